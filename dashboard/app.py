@@ -1,0 +1,57 @@
+"""Segmint's entry point: page config, navigation and the shared sidebar; pages live in app_pages/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+import engine
+from dashboard import components, state
+
+PAGES_DIR = Path(__file__).parent / "app_pages"
+
+st.set_page_config(page_title="Segmint", page_icon=":material/donut_large:", layout="wide")
+
+PAGES = {
+    "Analyse": [
+        st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES_DIR / "segments.py", title="Segments", icon=":material/donut_large:"),
+        st.Page(PAGES_DIR / "personas.py", title="Personas", icon=":material/groups:"),
+        st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/recommend:"),
+        st.Page(PAGES_DIR / "campaigns.py", title="Campaigns", icon=":material/campaign:"),
+        st.Page(PAGES_DIR / "experiments.py", title="Experiments", icon=":material/science:"),
+    ],
+    "Manage": [
+        st.Page(PAGES_DIR / "data.py", title="Data", icon=":material/upload_file:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+
+try:
+    version = state.data_version()
+except engine.EngineError as error:
+    components.show_error(error)
+    st.stop()
+
+with st.sidebar:
+    st.markdown("### :material/donut_large: Segmint")
+    counts = state.table_counts(version)
+    st.caption(
+        f"{counts['customers']:,} customers · {counts['orders']:,} order lines · "
+        f"{counts['products']:,} products · data version {version}"
+    )
+    bounds = state.order_date_bounds(version)
+    if bounds:
+        st.date_input(
+            "Date range",
+            value=bounds,
+            min_value=bounds[0],
+            max_value=bounds[1],
+            key="global_date_range",
+            help="Filters orders on the Overview and campaign rows on the Campaigns page.",
+        )
+
+components.sample_banner()
+page.run()

@@ -1,0 +1,6 @@
+"""data page (being written)."""
+
+import streamlit as st
+
+st.title("Data")
+st.info("Coming soon.")

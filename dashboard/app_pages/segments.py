@@ -1,0 +1,6 @@
+"""segments page (being written)."""
+
+import streamlit as st
+
+st.title("Segments")
+st.info("Coming soon.")

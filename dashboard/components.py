@@ -1,0 +1,85 @@
+"""Reusable widgets: KPI rows, the error box, empty states, safe CSV downloads, the sample-data banner."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+import engine
+from dashboard import state
+
+
+@dataclass(frozen=True)
+class Kpi:
+    label: str
+    value: str
+    delta: str | None = None
+    help: str | None = None
+    delta_color: str = "normal"
+
+
+def kpi_row(kpis: Sequence[Kpi]) -> None:
+    """A row of metric cards."""
+    columns = st.columns(len(kpis))
+    for column, kpi in zip(columns, kpis, strict=True):
+        column.metric(kpi.label, kpi.value, kpi.delta, help=kpi.help, delta_color=kpi.delta_color, border=True)
+
+
+def show_error(error: engine.EngineError) -> None:
+    """The one place an engine error becomes a message: friendly, specific, no traceback."""
+    if isinstance(error, engine.InsufficientDataError):
+        st.info(str(error), icon=":material/info:")
+    else:
+        st.error(str(error), icon=":material/error:")
+
+
+def no_data(what: str, table: str) -> None:
+    """Empty state: says what is missing and where to add it."""
+    st.info(
+        f"No {what} yet. Upload a **{table}** file on the **Data** page to see this.",
+        icon=":material/upload_file:",
+    )
+
+
+def csv_download(frame: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None) -> None:
+    """A CSV download of ``frame``: formula injection neutralised, UTF-8 with BOM, RFC 4180."""
+    safe_name = re.sub(r"[^0-9A-Za-z._-]+", "_", file_name)
+    if not safe_name.endswith(".csv"):
+        safe_name += ".csv"
+    st.download_button(
+        label,
+        data=engine.to_csv_bytes(frame),
+        file_name=safe_name,
+        mime="text/csv",
+        icon=":material/download:",
+        key=key or f"dl_{safe_name}",
+        on_click="ignore",
+    )
+
+
+def sample_banner() -> None:
+    """Say plainly when the store holds only the bundled sample data."""
+    if engine.is_sample_data(state.cursor()):
+        st.info(
+            "You are looking at **sample data** (a made-up shop). Upload your own exports on the "
+            "**Data** page; the sample is replaced table by table as you load yours.",
+            icon=":material/science:",
+        )
+
+
+def fmt_money(value: float | None, digits: int = 0) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"${value:,.{digits}f}" if value >= 0 else f"-${-value:,.{digits}f}"
+
+
+def fmt_int(value: float | None) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value:,.0f}"
+
+
+def fmt_pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value * 100:.{digits}f}%"

@@ -1,0 +1,47 @@
+"""The dashboard's one place for the shared store connection, the data version and cached reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+import engine
+
+
+@st.cache_resource(show_spinner=False)
+def _store(path: str) -> engine.Connection:
+    """One connection per process and store file; the bundled sample data is loaded into an empty store."""
+    con = engine.connect(path)
+    if engine.data_version(con) == 0 and sum(engine.table_counts(con).values()) == 0:
+        engine.load_sample(con.cursor())
+    return con
+
+
+def cursor() -> engine.Connection:
+    """A fresh cursor on the shared connection for this script run (cursors are cheap and thread-local)."""
+    return _store(str(engine.db_path())).cursor()
+
+
+def data_version() -> int:
+    """The store's current data version; pass it to every ``st.cache_data`` function as its first argument."""
+    return engine.data_version(cursor())
+
+
+def date_range() -> tuple[dt.date, dt.date] | None:
+    """The global date-range filter chosen in the sidebar, or None for all dates."""
+    value = st.session_state.get("global_date_range")
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(value):
+        return value[0], value[1]
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def order_date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
+    row = cursor().execute("SELECT min(order_date)::DATE, max(order_date)::DATE FROM orders").fetchone()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def table_counts(version: int) -> dict[str, int]:
+    return engine.table_counts(cursor())

@@ -1,0 +1,3 @@
+"""campaigns (being written)."""
+
+__all__: list[str] = []

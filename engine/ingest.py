@@ -1,0 +1,3 @@
+"""ingest (being written)."""
+
+__all__: list[str] = []

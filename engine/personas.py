@@ -1,0 +1,3 @@
+"""personas (being written)."""
+
+__all__: list[str] = []

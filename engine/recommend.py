@@ -1,0 +1,3 @@
+"""recommend (being written)."""
+
+__all__: list[str] = []

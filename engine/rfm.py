@@ -1,0 +1,3 @@
+"""rfm (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""sample (being written)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""segments (being written)."""
+
+__all__: list[str] = []

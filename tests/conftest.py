@@ -1,0 +1,146 @@
+"""Shared fixtures: throwaway stores, the sample store, and a running app for browser tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import engine
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("SEGMINT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+def con(tmp_path):
+    """An empty store in a fresh file (its own connection, closed afterwards)."""
+    connection = engine.connect(tmp_path / "store.duckdb", shared=False)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def sample_db_file(tmp_path_factory) -> Path:
+    """A store file holding the bundled sample data, built once per test run; copy it before writing."""
+    path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    connection = engine.connect(path, shared=False)
+    engine.load_sample(connection)
+    connection.execute("CHECKPOINT")
+    connection.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_con(sample_db_file):
+    """A read-mostly connection to the shared sample store. Do not load into it: use ``sample_copy``."""
+    connection = engine.connect(sample_db_file, shared=False)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def sample_copy(sample_db_file, tmp_path):
+    """A private writable copy of the sample store: (path, connection)."""
+    path = tmp_path / "sample_copy.duckdb"
+    shutil.copy(sample_db_file, path)
+    connection = engine.connect(path, shared=False)
+    yield path, connection
+    connection.close()
+
+
+@pytest.fixture
+def app_db(sample_db_file, tmp_path, monkeypatch):
+    """Point the app (AppTest, in this process) at a private copy of the sample store."""
+    path = tmp_path / "app.duckdb"
+    shutil.copy(sample_db_file, path)
+    monkeypatch.setenv("SEGMINT_DB", str(path))
+    yield path
+    engine.close_all()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_server(sample_db_file, tmp_path):
+    """A real Segmint server on 127.0.0.1 over a private copy of the sample store; yields its URL."""
+    db = tmp_path / "server.duckdb"
+    shutil.copy(sample_db_file, db)
+    port = _free_port()
+    env = dict(os.environ, SEGMINT_DB=str(db))
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("the app did not start: " + (tmp_path / "server.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture
+def browser():
+    """A headless Debian Chromium driven by Playwright; skipped only where chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI: .ci/run must install chromium")
+        pytest.skip(f"{CHROMIUM} not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def wait_for_app(page, timeout: float = 60_000) -> None:
+    """Wait until Streamlit has finished the current run (no running status widget)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+    )
+    page.wait_for_timeout(300)
+
+
+def assert_no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()

@@ -42,9 +42,59 @@ def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Fig
     fig.update_layout(
         title=title,
         height=height,
-        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        margin=dict(l=10, r=10, t=80 if title else 30, b=10),
+        title_y=0.97,
+        title_yanchor="top",
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
         font=dict(size=13),
         template="plotly_white",
     )
     return fig
+
+
+# ---------------------------------------------------------------- overview
+
+import pandas as pd  # noqa: E402
+import plotly.express as px  # noqa: E402
+
+
+def revenue_trend(frame: pd.DataFrame, grain: str = "month") -> go.Figure:
+    """Net revenue as bars with orders as a line on a second axis."""
+    fig = go.Figure()
+    fig.add_bar(x=frame["period"], y=frame["revenue"], name="Net revenue", marker_color=PRIMARY,
+                hovertemplate="%{x|%b %d, %Y}<br>$%{y:,.0f}<extra>Revenue</extra>")
+    fig.add_scatter(x=frame["period"], y=frame["orders"], name="Orders", yaxis="y2", mode="lines+markers",
+                    line=dict(color="#f58518", width=2),
+                    hovertemplate="%{x|%b %d, %Y}<br>%{y:,} orders<extra></extra>")
+    fig.update_layout(yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True),
+                      yaxis2=dict(title="Orders", overlaying="y", side="right", showgrid=False))
+    return style(fig, f"Revenue and orders per {grain}")
+
+
+def new_vs_returning_chart(frame: pd.DataFrame) -> go.Figure:
+    """Stacked bars of new and returning buying customers per period."""
+    fig = go.Figure()
+    fig.add_bar(x=frame["period"], y=frame["returning_customers"], name="Returning", marker_color=PRIMARY)
+    fig.add_bar(x=frame["period"], y=frame["new_customers"], name="New", marker_color="#54a24b")
+    fig.update_layout(barmode="stack", yaxis_title="Buying customers")
+    return style(fig, "New vs returning customers")
+
+
+def cohort_heatmap(frame: pd.DataFrame) -> go.Figure:
+    """Retention by acquisition month (rows) and months since first order (columns)."""
+    if frame.empty:
+        return style(go.Figure(), "Cohort retention")
+    pivot = frame.pivot(index="cohort", columns="months_since", values="retention").sort_index()
+    sizes = frame.drop_duplicates("cohort").set_index("cohort")["customers"].reindex(pivot.index)
+    labels = [f"{c:%b %Y} ({n:,})" for c, n in zip(pivot.index, sizes, strict=True)]
+    text = pivot.map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
+    fig = px.imshow(pivot.values, x=[str(c) for c in pivot.columns], y=labels, color_continuous_scale="Blues",
+                    zmin=0, zmax=max(0.05, float(pivot.iloc[:, 1:].max().max() if pivot.shape[1] > 1 else 1)),
+                    aspect="auto")
+    if len(labels) <= 12:
+        fig.update_traces(text=text.values, texttemplate="%{text}")
+    fig.update_traces(hovertemplate=(
+        "Cohort %{y}<br>Month %{x}<br>Retention %{z:.1%}<extra></extra>"))
+    fig.update_layout(xaxis_title="Months since first order", yaxis_title="First-order month (customers)",
+                      coloraxis_colorbar=dict(title="Retention", tickformat=".0%"))
+    return style(fig, "Monthly cohort retention", height=max(380, 22 * len(labels) + 120))

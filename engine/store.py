@@ -296,7 +296,7 @@ def put_result(con: Connection, kind: str, params: dict[str, Any] | None, frame:
             cur.execute(
                 "INSERT INTO _results (kind, key, data_version, table_name) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (kind, key) DO UPDATE SET data_version = excluded.data_version, "
-                "table_name = excluded.table_name, created_at = current_timestamp",
+                "table_name = excluded.table_name, created_at = now()",
                 [kind, key, version, name],
             )
     finally:
@@ -331,7 +331,7 @@ def put_blob(con: Connection, kind: str, params: dict[str, Any] | None, obj: Any
     con.execute(
         "INSERT INTO _blobs (kind, key, data_version, payload) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (kind, key) DO UPDATE SET data_version = excluded.data_version, "
-        "payload = excluded.payload, created_at = current_timestamp",
+        "payload = excluded.payload, created_at = now()",
         [kind, result_key(params), data_version(con), payload],
     )
 

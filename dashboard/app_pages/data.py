@@ -1,6 +1,292 @@
-"""data page (being written)."""
+"""Data: upload a file, check the suggested mapping, read the validation report, load, undo; profiles and
+templates of every table."""
 
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
+import engine
+from dashboard import charts, components, state
+
+LIMITS = engine.DEFAULT_LIMITS
+NOT_MAPPED = "(not mapped)"
+CONSTANT = "(type a constant)"
+
 st.title("Data")
-st.info("Coming soon.")
+st.caption(
+    "Upload CSV, TSV/TXT, Excel (.xlsx) or Parquet exports. Segmint detects the delimiter, encoding, header and "
+    "number style, suggests how columns map to its tables, and shows every problem before anything is written. "
+    f"Limits per file: {LIMITS.max_bytes / 1024**2:,.0f} MB, {LIMITS.max_rows:,} rows, {LIMITS.max_columns:,} "
+    "columns; the command line `segmint load` takes larger files."
+)
+
+cur = state.cursor()
+tab_upload, tab_history, tab_profile, tab_templates = st.tabs(
+    [":material/upload: Upload", ":material/history: History and undo", ":material/analytics: Tables",
+     ":material/description: Templates"]
+)
+
+
+def _reset_upload() -> None:
+    staged = st.session_state.pop("staged", None)
+    if staged is not None:
+        try:
+            engine.discard(state.cursor(), staged)
+        except engine.EngineError:
+            pass
+    for key in list(st.session_state):
+        if key.startswith(("map_", "const_", "datefmt_", "comma_")) or key in ("mapping", "report", "amount_rule"):
+            del st.session_state[key]
+
+
+def _stage(uploaded) -> None:
+    """Write the upload to disk under a generated name and read it into staging."""
+    _reset_upload()
+    folder = engine.staging_dir(state.cursor())
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=".upload", delete=False) as tmp:
+        tmp.write(uploaded.getbuffer())
+        tmp_path = Path(tmp.name)
+    try:
+        staged = engine.read_upload(state.cursor(), tmp_path, uploaded.name, limits=LIMITS)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+    st.session_state["staged"] = staged
+    st.session_state["staged_for"] = uploaded.file_id
+
+
+def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
+    """Editable mapping, pre-filled with the suggestion; returns the mapping the user chose."""
+    spec = engine.get_table(table)
+    key = f"{staged.token}_{table}"
+    if st.session_state.get("mapping_key") != key:
+        st.session_state["mapping"] = engine.suggest_mapping(state.cursor(), staged, table)
+        st.session_state["mapping_key"] = key
+    suggested: engine.Mapping = st.session_state["mapping"]
+    options = [NOT_MAPPED, *staged.columns, CONSTANT]
+    overrides: dict[str, str] = {}
+    st.markdown(f"**Map the file's columns to `{table}`** (required fields are marked *)")
+    head = st.columns([2, 3, 2, 2])
+    head[0].caption("Field")
+    head[1].caption("Column in your file")
+    head[2].caption("Suggested from")
+    head[3].caption("Format")
+    for fld in spec.fields:
+        row = st.columns([2, 3, 2, 2])
+        star = " \\*" if fld.required else ""
+        row[0].markdown(f"`{fld.name}`{star}", help=fld.description)
+        if fld.name in suggested.columns:
+            default = suggested.columns[fld.name]
+        elif fld.name in suggested.constants:
+            default = CONSTANT
+        else:
+            default = NOT_MAPPED
+        choice = row[1].selectbox(
+            fld.name, options, index=options.index(default), key=f"map_{key}_{fld.name}", label_visibility="collapsed"
+        )
+        if choice == CONSTANT:
+            value = row[1].text_input(
+                f"Constant for {fld.name}", value=suggested.constants.get(fld.name, ""),
+                key=f"const_{key}_{fld.name}", placeholder="same value for every row",
+            )
+            overrides[fld.name] = ":" + value if value else ""
+        elif choice == NOT_MAPPED:
+            overrides[fld.name] = ""
+        else:
+            overrides[fld.name] = choice
+        how = suggested.confidence.get(fld.name)
+        if how and choice == default:
+            row[2].caption({"header": "header name", "content": "content (please check)", "saved": "saved mapping",
+                            "derived": "derived", "constant": "constant"}.get(how, how))
+        if fld.kind in ("date", "timestamp") and choice not in (NOT_MAPPED, CONSTANT):
+            formats = list(engine.DATE_FORMATS)
+            current = suggested.date_formats.get(fld.name, "iso")
+            fmt = row[3].selectbox(
+                "Date format", formats, index=formats.index(current) if current in formats else 0,
+                format_func=lambda f: engine.DATE_FORMATS[f], key=f"datefmt_{key}_{fld.name}",
+                label_visibility="collapsed",
+            )
+            overrides[f"{fld.name}__date_format"] = fmt
+        if fld.kind in ("number", "integer") and choice not in (NOT_MAPPED, CONSTANT):
+            comma = row[3].checkbox("1.234,56 style", value=suggested.decimal_comma.get(fld.name, False),
+                                    key=f"comma_{key}_{fld.name}", help="Decimal comma and dot thousands")
+            overrides[f"{fld.name}__decimal_comma"] = "true" if comma else "false"
+    if table == "orders":
+        rules = ["column", "quantity_x_unit_price", "split_order_total"]
+        labels = {
+            "column": "amount is the line's money",
+            "quantity_x_unit_price": "amount = quantity x unit price",
+            "split_order_total": "amount is an order total repeated on each line: split it across the lines",
+        }
+        rule = st.radio("Order amount", rules, index=rules.index(suggested.amount_rule),
+                        format_func=labels.get, key=f"amount_rule_{key}", horizontal=True)
+        overrides["amount_rule"] = rule
+    mapping = engine.apply_overrides(state.cursor(), suggested, overrides, staged)
+    # questions the user has answered through the form go away; the rest need an explicit confirmation
+    mapping.questions = [q for q in mapping.questions if "No column found for required field" not in q]
+    return mapping
+
+
+def _show_report(report: engine.ValidationReport) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Rows read", f"{report.rows_read:,}", border=True)
+    cols[1].metric("Will load", f"{report.rows_valid:,}", border=True)
+    cols[2].metric("Rejected", f"{report.rows_rejected:,}", border=True)
+    if report.date_range:
+        lo, hi = report.date_range
+        cols[3].metric("Dates", f"{pd.Timestamp(lo):%b %d, %Y}", f"to {pd.Timestamp(hi):%b %d, %Y}",
+                       delta_color="off", border=True)
+    for block in report.blocking:
+        st.error(block, icon=":material/block:")
+    if report.issues:
+        st.warning(
+            f"{report.rows_rejected:,} row(s) would be rejected. Every problem found in the file:",
+            icon=":material/warning:",
+        )
+        issues = report.issues_frame()
+        st.dataframe(issues, hide_index=True, width="stretch")
+        components.csv_download(issues, f"problems_{report.file_name}", "Download the problems", key="dl_issues")
+    for warning in report.warnings:
+        st.warning(warning, icon=":material/info:")
+    for note in report.notes:
+        st.caption(note)
+    if report.totals:
+        st.caption("Totals of valid rows: " + ", ".join(f"{k} {v:,.2f}" for k, v in report.totals.items()))
+    if not report.preview.empty:
+        with st.expander("Preview of the first rows as they will be stored", expanded=False):
+            st.dataframe(report.preview, hide_index=True, width="stretch")
+
+
+with tab_upload:
+    left, right = st.columns([1, 2])
+    table = left.selectbox(
+        "This file holds", list(engine.TABLES), help="Which Segmint table the file fills. See the Templates tab for each table's fields.",
+        key="upload_table",
+    )
+    uploaded = right.file_uploader(
+        "Upload a file", type=["csv", "tsv", "txt", "xlsx", "parquet"], key="uploader",
+        help="The file's content decides how it is read; the extension filter is only a convenience.",
+    )
+    if uploaded is None:
+        if "staged" in st.session_state:
+            _reset_upload()
+        st.info("Choose the table, then drop a file here. Nothing is written until you press **Load**.",
+                icon=":material/upload_file:")
+    else:
+        try:
+            if st.session_state.get("staged_for") != uploaded.file_id or "staged" not in st.session_state:
+                with st.status(f"Reading {uploaded.name}...", expanded=False) as status:
+                    _stage(uploaded)
+                    status.update(label=f"Read {uploaded.name}", state="complete")
+            staged: engine.StagedUpload = st.session_state["staged"]
+            st.success(
+                f"**{staged.file_name}**: {staged.rows:,} rows, {len(staged.columns)} columns ("
+                + ", ".join(f"{k} {v}" for k, v in staged.detected.items()) + ")",
+                icon=":material/check_circle:",
+            )
+            mapping = _mapping_form(staged, table)
+            report = engine.validate(state.cursor(), staged, mapping)
+            st.divider()
+            st.subheader("Validation report")
+            _show_report(report)
+            confirmed = True
+            if mapping.questions:
+                for question in mapping.questions:
+                    st.info(question, icon=":material/help:")
+                confirmed = st.checkbox("I checked the mapping and the questions above", key=f"confirm_{staged.token}")
+            mode = st.radio(
+                "How to load", ["replace", "append"], horizontal=True, key="load_mode",
+                format_func={"replace": f"Replace the {table} table",
+                             "append": f"Append to {table} (rows already stored are skipped)"}.get,
+            )
+            accept = True
+            if report.rows_rejected:
+                accept = st.checkbox(
+                    f"Load the {report.rows_valid:,} valid rows and skip the {report.rows_rejected:,} rejected ones",
+                    key=f"accept_{staged.token}",
+                )
+            ready = report.can_load and confirmed and accept
+            go_col, cancel_col = st.columns([1, 5])
+            if go_col.button("Load", type="primary", disabled=not ready, icon=":material/database_upload:"):
+                with st.status(f"Loading {staged.file_name} into {table}...", expanded=True) as status:
+                    result = engine.load(state.cursor(), staged, mapping, mode, accept_rejects=accept,
+                                         confirm=confirmed)
+                    status.update(label="Loaded", state="complete")
+                st.session_state.pop("staged", None)
+                st.session_state["last_load"] = result
+                st.rerun()
+            if cancel_col.button("Cancel", icon=":material/close:"):
+                _reset_upload()
+                st.rerun()
+        except engine.EngineError as error:
+            components.show_error(error)
+    result = st.session_state.pop("last_load", None)
+    if result is not None:
+        st.success(
+            f"Loaded {result.rows_loaded:,} rows into **{result.table}** ({result.mode}); {result.rows_rejected:,} "
+            f"rejected, {result.rows_skipped_existing:,} already present. The table now has {result.rows_after:,} "
+            f"rows (was {result.rows_before:,}). Data version {result.data_version}.",
+            icon=":material/task_alt:",
+        )
+
+with tab_history:
+    history = engine.load_history(cur)
+    if history.empty:
+        st.info("No loads yet.")
+    else:
+        st.dataframe(history, hide_index=True, width="stretch")
+        components.csv_download(history, "load_history.csv", key="dl_history")
+        last = history[~history["undone"]].head(1)
+        if not last.empty:
+            row = last.iloc[0]
+            label = f"Undo the last load ({row['file']} -> {row['table']}, {row['mode']}, {row['rows_loaded']:,} rows)"
+            if st.button(label, icon=":material/undo:"):
+                try:
+                    done = engine.undo_last_load(state.cursor())
+                    st.toast(f"Undid the load of {done['file']} into {done['table']}.", icon=":material/undo:")
+                    st.rerun()
+                except engine.EngineError as error:
+                    components.show_error(error)
+    st.divider()
+    if st.button("Reset everything to the sample data", icon=":material/restart_alt:",
+                 help="Replaces every table with the bundled sample (undo brings tables back one by one)."):
+        with st.status("Loading the sample data...", expanded=False) as status:
+            engine.load_sample(state.cursor())
+            status.update(label="Sample data loaded", state="complete")
+        st.rerun()
+
+with tab_profile:
+    version = state.data_version()
+    names = list(engine.TABLES)
+    for name, sub in zip(names, st.tabs(names), strict=True):
+        with sub:
+            prof = engine.table_profile(cur, name)
+            if prof["rows"] == 0:
+                components.no_data(name, name)
+                continue
+            cols = st.columns(3)
+            cols[0].metric("Rows", f"{prof['rows']:,}", border=True)
+            if prof["date_range"]:
+                lo, hi = prof["date_range"]
+                cols[1].metric(f"First {prof['date_column']}", f"{pd.Timestamp(lo):%b %d, %Y}", border=True)
+                cols[2].metric(f"Last {prof['date_column']}", f"{pd.Timestamp(hi):%b %d, %Y}", border=True)
+            nulls = prof["nulls"]
+            fig = px.bar(nulls, x="column", y="null_rate", labels={"null_rate": "Empty", "column": ""})
+            fig.update_yaxes(tickformat=".0%", range=[0, 1])
+            fig.update_traces(marker_color=charts.PRIMARY)
+            st.plotly_chart(charts.style(fig, "Share of empty values per column", height=300), width="stretch",
+                            key=f"nulls_{name}")
+            st.dataframe(prof["sample"], hide_index=True, width="stretch")
+
+with tab_templates:
+    st.write("Start from a template: the header row lists every field Segmint understands; extra columns "
+             "are kept as attributes or dimensions. Headers do not need to match exactly.")
+    for name, spec in engine.TABLES.items():
+        fields = ", ".join(f"`{f.name}`" + ("*" if f.required else "") for f in spec.fields)
+        st.markdown(f"**{name}**: {spec.description}  \nFields: {fields}")
+        template = pd.DataFrame(columns=spec.field_names)
+        components.csv_download(template, f"{name}_template.csv", f"{name} template", key=f"tpl_{name}")

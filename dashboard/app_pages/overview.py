@@ -1,6 +1,90 @@
-"""overview page (being written)."""
+"""Overview: headline KPIs with change vs the previous period, revenue, new vs returning, cohorts."""
+
+from __future__ import annotations
 
 import streamlit as st
 
+import engine
+from dashboard import charts, components, state
+from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_kpis(version: int, start, end):
+    return engine.kpis(state.cursor(), start, end)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_trend(version: int, grain: str, start, end):
+    return engine.revenue_over_time(state.cursor(), grain, start, end)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_new_returning(version: int, grain: str, start, end):
+    return engine.new_vs_returning(state.cursor(), grain, start, end)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_cohorts(version: int):
+    return engine.cohort_retention(state.cursor())
+
+
+def _delta(now, before, kind: str) -> str | None:
+    if now is None or before is None:
+        return None
+    if kind == "pct_points":
+        return f"{(now - before) * 100:+.1f} pts"
+    if not before:
+        return None
+    return f"{(now - before) / abs(before):+.1%}"
+
+
 st.title("Overview")
-st.info("Coming soon.")
+version = state.data_version()
+counts = state.table_counts(version)
+if counts["orders"] == 0:
+    components.no_data("orders", "orders")
+    st.stop()
+
+chosen = state.date_range()
+start, end = chosen if chosen else (None, None)
+k = load_kpis(version, start, end)
+prev = k.previous
+st.caption(
+    f"{k.start:%b %d, %Y} to {k.end:%b %d, %Y}; changes compare with the {(k.end - k.start).days + 1}"
+    f" days before. Set the dates in the sidebar."
+)
+components.kpi_row([
+    Kpi("Customers", fmt_int(k.customers), _delta(k.customers, prev["customers"], "ratio"),
+        help=f"Buying customers: at least one order in the period; {counts['customers']:,} customers are on file."),
+    Kpi("Active 90 days", fmt_int(k.active_90d), _delta(k.active_90d, prev["active_90d"], "ratio"),
+        help="Customers who ordered in the 90 days up to the end of the period."),
+    Kpi("Orders", fmt_int(k.orders), _delta(k.orders, prev["orders"], "ratio"),
+        help="Distinct orders, returns excluded."),
+    Kpi("Revenue", fmt_money_short(k.revenue), _delta(k.revenue, prev["revenue"], "ratio"),
+        help="Net revenue: sum of order lines, returns subtracted."),
+    Kpi("Avg order", fmt_money(k.average_order_value, 2),
+        _delta(k.average_order_value, prev["average_order_value"], "ratio"),
+        help="Average order value: revenue of purchased lines / orders (returns excluded)."),
+    Kpi("Repeat rate", fmt_pct(k.repeat_rate), _delta(k.repeat_rate, prev["repeat_rate"], "pct_points"),
+        help="Repeat-purchase rate: share of buying customers with two or more orders in the period."),
+])
+
+grain = st.segmented_control("Show per", ["week", "month", "quarter"], default="month", key="overview_grain") or "month"
+trend = load_trend(version, grain, start, end)
+st.plotly_chart(charts.revenue_trend(trend, grain), width="stretch")
+
+left, right = st.columns(2)
+with left:
+    split = load_new_returning(version, grain, start, end)
+    st.plotly_chart(charts.new_vs_returning_chart(split), width="stretch")
+with right:
+    cohorts = load_cohorts(version)
+    st.plotly_chart(charts.cohort_heatmap(cohorts), width="stretch")
+    st.caption("Each row is the customers whose first order fell in that month; each cell the share who "
+               "bought again n months later. Cohorts use all dates, not the sidebar filter.")
+
+with st.expander("The numbers behind the charts"):
+    st.dataframe(trend, hide_index=True, width="stretch")
+    components.csv_download(trend, f"revenue_per_{grain}.csv", key="dl_trend")
+    components.csv_download(cohorts, "cohort_retention.csv", "Download cohort retention CSV", key="dl_cohorts")

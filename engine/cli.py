@@ -1,0 +1,134 @@
+"""The ``segmint`` command: run the dashboard, load a file through the upload path, reset to the sample."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from engine import ingest, store
+from engine.errors import EngineError
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --server.port 8600)
+segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
+             [--mode replace|append] [--yes]
+segmint sample                         reset the store to the bundled sample data"""
+
+
+def _run(argv: list[str]) -> int:
+    """Start Streamlit on the dashboard; every other option and STREAMLIT_* variable passes through."""
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), *argv]
+    return subprocess.call(command, env=os.environ.copy())
+
+
+def _parse_maps(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise EngineError(f"--map {item!r}: write it as field=column or field=:constant.")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def _load(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="segmint load", description="Load a file into a canonical table.")
+    parser.add_argument("file")
+    parser.add_argument("--as", dest="table", required=True, help="customers, products, orders, interactions, "
+                        "campaigns or experiments")
+    parser.add_argument("--map", dest="maps", action="append", default=[],
+                        help="field=column, or field=:constant for a value typed once for the whole file")
+    parser.add_argument("--mapping", help="a JSON file: {\"field\": \"column\", ...} or a saved mapping")
+    parser.add_argument("--mode", choices=("replace", "append"), default="replace")
+    parser.add_argument("--yes", action="store_true",
+                        help="load even when rows are rejected (they are skipped) or the mapping is unsure")
+    parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
+    args = parser.parse_args(argv)
+    con = store.connect(args.db)
+    overrides: dict[str, str] = {}
+    mapping = None
+    if args.mapping:
+        data = json.loads(Path(args.mapping).read_text(encoding="utf-8"))
+        if "table" in data and "columns" in data:
+            mapping = ingest.Mapping.from_json(data)
+            mapping.table = args.table
+        else:
+            overrides.update({k: str(v) for k, v in data.items()})
+    overrides.update(_parse_maps(args.maps))
+    staged = ingest.read_upload(con, args.file, limits=ingest.COMMAND_LINE_LIMITS)
+    try:
+        chosen = mapping or ingest.suggest_mapping(con, staged, args.table)
+        chosen = ingest.apply_overrides(con, chosen, overrides, staged)
+        print("Mapping:")
+        for fname, col in chosen.columns.items():
+            print(f"  {fname:<14} <- {col!r} ({chosen.confidence.get(fname, 'user')})")
+        for fname, value in chosen.constants.items():
+            print(f"  {fname:<14} <- constant {value!r}")
+        if chosen.amount_rule != "column":
+            print(f"  amount         <- {chosen.amount_rule.replace('_', ' ')}")
+        for fname, fmt in chosen.date_formats.items():
+            print(f"  {fname} dates: {ingest.DATE_FORMATS.get(fmt, fmt)}")
+        report = ingest.validate(con, staged, chosen)
+        print(report.to_text())
+        if report.blocking:
+            print("Not loaded: fix what is BLOCKED above (see --map).")
+            ingest.discard(con, staged)
+            return 2
+        if not args.yes and (report.rows_rejected or chosen.questions):
+            print("Not loaded: rows would be rejected or the mapping needs confirming. "
+                  "Answer with --map (e.g. --map order_date__date_format=dmy) or pass --yes.")
+            ingest.discard(con, staged)
+            return 1
+        result = ingest.load(con, staged, chosen, args.mode, accept_rejects=args.yes, confirm=True)
+    except BaseException:
+        ingest.discard(con, staged)
+        raise
+    print(
+        f"Loaded {result.rows_loaded:,} rows into {result.table} ({result.mode}); "
+        f"{result.rows_rejected:,} rejected, {result.rows_skipped_existing:,} already present; "
+        f"table now {result.rows_after:,} rows; data version {result.data_version}."
+    )
+    return 0
+
+
+def _sample(argv: list[str]) -> int:
+    from engine.sample import load_sample
+
+    parser = argparse.ArgumentParser(prog="segmint sample", description="Reset the store to the sample data.")
+    parser.add_argument("--db")
+    args = parser.parse_args(argv)
+    con = store.connect(args.db)
+    load_sample(con)
+    counts = store.table_counts(con)
+    print("Sample data loaded: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command = argv[0] if argv and not argv[0].startswith("-") else "run"
+    rest = argv[1:] if argv and not argv[0].startswith("-") else argv
+    try:
+        if command == "run":
+            return _run(rest)
+        if command == "load":
+            return _load(rest)
+        if command == "sample":
+            return _sample(rest)
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(USAGE, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,220 @@
+"""Business overview in SQL: KPIs with change vs the previous period, revenue over time, new vs returning
+customers, and monthly acquisition-cohort retention.
+
+An order is ``order_id`` when the file had one, else a customer's purchases at one timestamp. Returns
+(negative lines) reduce revenue but never count as orders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine.store import Connection
+
+# One order key for files with and without order ids.
+ORDER_KEY = "coalesce(order_id, customer_id || '@' || CAST(order_date AS VARCHAR))"
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """Headline numbers for one period and the period of equal length before it."""
+
+    start: dt.date
+    end: dt.date
+    customers: int
+    active_90d: int
+    orders: int
+    revenue: float
+    average_order_value: float | None
+    repeat_rate: float | None
+    previous: dict[str, float | None]
+
+
+def data_bounds(con: Connection) -> tuple[dt.date, dt.date] | None:
+    """First and last order date in the store, or None when there are no orders."""
+    lo, hi = con.execute("SELECT min(order_date)::DATE, max(order_date)::DATE FROM orders").fetchone()
+    return (lo, hi) if lo else None
+
+
+_PERIOD_SQL = f"""
+WITH lines AS (
+    SELECT customer_id, {ORDER_KEY} AS order_key, amount, is_return
+    FROM orders WHERE order_date >= ? AND order_date < ?
+),
+per_customer AS (
+    SELECT customer_id, count(DISTINCT order_key) FILTER (WHERE NOT is_return) AS n_orders
+    FROM lines GROUP BY customer_id
+)
+SELECT
+    (SELECT count(*) FROM per_customer WHERE n_orders > 0) AS customers,
+    (SELECT count(DISTINCT order_key) FROM lines WHERE NOT is_return) AS orders,
+    (SELECT coalesce(sum(amount), 0) FROM lines) AS revenue,
+    (SELECT sum(amount) FROM lines WHERE NOT is_return) AS gross,
+    (SELECT count(*) FILTER (WHERE n_orders >= 2) FROM per_customer) AS repeaters
+"""
+
+_ACTIVE_SQL = """
+SELECT count(DISTINCT customer_id) FROM orders
+WHERE NOT is_return AND order_date > ? AND order_date < ?
+"""
+
+
+def _period(con: Connection, start: dt.date, end: dt.date) -> dict[str, float | None]:
+    stop = end + dt.timedelta(days=1)
+    customers, orders, revenue, gross, repeaters = con.execute(_PERIOD_SQL, [start, stop]).fetchone()
+    active = con.execute(_ACTIVE_SQL, [stop - dt.timedelta(days=90), stop]).fetchone()[0]
+    return {
+        "customers": int(customers or 0),
+        "orders": int(orders or 0),
+        "revenue": float(revenue or 0.0),
+        "average_order_value": (float(gross) / orders) if orders else None,
+        "repeat_rate": (repeaters / customers) if customers else None,
+        "active_90d": int(active or 0),
+    }
+
+
+def kpis(con: Connection, start: dt.date | None = None, end: dt.date | None = None) -> Kpis | None:
+    """KPIs for [start, end] (default: all data) and for the equally long period just before.
+
+    Returns None when there are no orders.
+    """
+    bounds = data_bounds(con)
+    if bounds is None:
+        return None
+    start = start or bounds[0]
+    end = end or bounds[1]
+    length = (end - start).days + 1
+    now = _period(con, start, end)
+    before = _period(con, start - dt.timedelta(days=length), start - dt.timedelta(days=1))
+    return Kpis(start, end, now["customers"], now["active_90d"], now["orders"], now["revenue"],
+                now["average_order_value"], now["repeat_rate"], before)
+
+
+def revenue_over_time(con: Connection, grain: str = "month", start: dt.date | None = None,
+                      end: dt.date | None = None) -> pd.DataFrame:
+    """Revenue (net), orders and buying customers per ``grain`` ("day", "week", "month").
+
+    Columns: period (DATE), revenue, orders, customers, returns.
+    """
+    if grain not in ("day", "week", "month", "quarter"):
+        raise ValueError("grain must be day, week, month or quarter")
+    where, params = _range(start, end)
+    return con.execute(
+        f"""SELECT date_trunc('{grain}', order_date)::DATE AS period,
+                   sum(amount) AS revenue,
+                   count(DISTINCT {ORDER_KEY}) FILTER (WHERE NOT is_return) AS orders,
+                   count(DISTINCT customer_id) FILTER (WHERE NOT is_return) AS customers,
+                   -coalesce(sum(amount) FILTER (WHERE is_return), 0) AS returns
+            FROM orders {where} GROUP BY 1 ORDER BY 1""",
+        params,
+    ).df()
+
+
+def _range(start, end) -> tuple[str, list]:
+    clauses, params = [], []
+    if start:
+        clauses.append("order_date >= ?")
+        params.append(start)
+    if end:
+        clauses.append("order_date < ?")
+        params.append(end + dt.timedelta(days=1))
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def new_vs_returning(con: Connection, grain: str = "month", start: dt.date | None = None,
+                     end: dt.date | None = None) -> pd.DataFrame:
+    """Buying customers per period split into new (first order ever in that period) and returning.
+
+    Columns: period, new_customers, returning_customers, new_revenue, returning_revenue.
+    """
+    if grain not in ("week", "month", "quarter"):
+        raise ValueError("grain must be week, month or quarter")
+    where, params = _range(start, end)
+    where = (where + " AND" if where else "WHERE") + " NOT o.is_return"
+    return con.execute(
+        f"""WITH first_order AS (
+                SELECT customer_id, date_trunc('{grain}', min(order_date))::DATE AS first_period
+                FROM orders WHERE NOT is_return GROUP BY customer_id
+            )
+            SELECT date_trunc('{grain}', o.order_date)::DATE AS period,
+                   count(DISTINCT o.customer_id) FILTER (WHERE f.first_period = date_trunc('{grain}', o.order_date))
+                       AS new_customers,
+                   count(DISTINCT o.customer_id) FILTER (WHERE f.first_period < date_trunc('{grain}', o.order_date))
+                       AS returning_customers,
+                   coalesce(sum(o.amount) FILTER (WHERE f.first_period = date_trunc('{grain}', o.order_date)), 0)
+                       AS new_revenue,
+                   coalesce(sum(o.amount) FILTER (WHERE f.first_period < date_trunc('{grain}', o.order_date)), 0)
+                       AS returning_revenue
+            FROM orders o JOIN first_order f USING (customer_id)
+            {where.replace('order_date', 'o.order_date')}
+            GROUP BY 1 ORDER BY 1""",
+        params,
+    ).df()
+
+
+def cohort_retention(con: Connection, max_months: int = 24) -> pd.DataFrame:
+    """Monthly acquisition cohorts: share of each cohort buying again n months after its first month.
+
+    Columns: cohort (DATE, first-order month), months_since (0..), customers (cohort size),
+    active (buyers in that month), retention (active / customers).
+    """
+    return con.execute(
+        """WITH buys AS (
+                SELECT DISTINCT customer_id, date_trunc('month', order_date)::DATE AS month
+                FROM orders WHERE NOT is_return
+            ),
+            cohorts AS (SELECT customer_id, min(month) AS cohort FROM buys GROUP BY customer_id),
+            sizes AS (SELECT cohort, count(*) AS customers FROM cohorts GROUP BY cohort)
+            SELECT c.cohort,
+                   CAST(datediff('month', c.cohort, b.month) AS INTEGER) AS months_since,
+                   s.customers,
+                   count(*) AS active,
+                   count(*) / s.customers AS retention
+            FROM buys b JOIN cohorts c USING (customer_id) JOIN sizes s USING (cohort)
+            WHERE datediff('month', c.cohort, b.month) <= ?
+            GROUP BY c.cohort, months_since, s.customers
+            ORDER BY c.cohort, months_since""",
+        [max_months],
+    ).df()
+
+
+def table_profile(con: Connection, table: str) -> dict:
+    """Rows, date range, null rate per column and sample rows of a canonical table (for the Data page)."""
+    from engine.schema import LOAD_ID_COLUMN, get_table
+    from engine.store import quote_ident, table_columns
+
+    spec = get_table(table)
+    t = quote_ident(spec.name)
+    columns = [c for c, _ in table_columns(con, spec.name) if c != LOAD_ID_COLUMN]
+    rows = int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])
+    nulls = pd.DataFrame({"column": columns, "null_rate": [0.0] * len(columns)})
+    if rows and columns:
+        rates = con.execute(
+            "SELECT " + ", ".join(f"avg(CASE WHEN {quote_ident(c)} IS NULL THEN 1.0 ELSE 0 END)" for c in columns)
+            + f" FROM {t}"
+        ).fetchone()
+        nulls["null_rate"] = [float(r) for r in rates]
+    date_col = next((f.name for f in spec.fields if f.kind in ("date", "timestamp")), None)
+    date_range = None
+    if rows and date_col:
+        lo, hi = con.execute(f"SELECT min({quote_ident(date_col)}), max({quote_ident(date_col)}) FROM {t}").fetchone()
+        date_range = (lo, hi) if lo is not None else None
+    sample = con.execute(
+        f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {t} ORDER BY rowid LIMIT 10"
+    ).df() if columns else pd.DataFrame()
+    return {"rows": rows, "date_column": date_col, "date_range": date_range, "nulls": nulls, "sample": sample}
+
+
+__all__ = [
+    "ORDER_KEY",
+    "Kpis",
+    "data_bounds",
+    "kpis",
+    "revenue_over_time",
+    "new_vs_returning",
+    "cohort_retention",
+    "table_profile",
+]

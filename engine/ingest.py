@@ -598,12 +598,14 @@ def _finish_staging(con, name, token, fmt, staged, relation, columns, limits, de
     # duplicate headers: DuckDB renames the second 'a' to 'a_1'; say so
     if header_line:
         raw = [h.strip().strip('"') for h in re.split(r"[,;\t|]", header_line.strip("\ufeff\r\n"))]
-        dupes = sorted({h for h in raw if h and raw.count(h) > 1})
+        lowered = [h.lower() for h in raw]
+        dupes = sorted({h for h in lowered if h and lowered.count(h) > 1})
         for h in dupes:
-            where = [str(i + 1) for i, x in enumerate(raw) if x == h]
-            renamed = [c for c in columns if c == h or re.fullmatch(re.escape(h) + r"_\d+", c)]
+            where = [str(i + 1) for i, x in enumerate(lowered) if x == h]
+            renamed = [c for c in columns if re.fullmatch(re.escape(h) + r"(_\d+)?", c, flags=re.IGNORECASE)]
             warnings.append(
-                f"Header {h!r} appears {len(where)} times (columns {', '.join(where)}); they are kept as "
+                f"Header {h!r} appears {len(where)} times (columns {', '.join(where)}; names are compared ignoring "
+                f"case); they are kept as "
                 f"{', '.join(repr(r) for r in renamed)}. Check which one you map."
             )
     return StagedUpload(token, name, fmt, columns, rows, str(staged), relation, detected, warnings)

@@ -76,6 +76,36 @@ def app_db(sample_db_file, tmp_path, monkeypatch):
     engine.close_all()
 
 
+CDNOW_WHEEL = "Lifetimes==0.11.3"
+
+
+@pytest.fixture(scope="session")
+def cdnow_file(tmp_path_factory) -> Path:
+    """The real CDNOW transaction log, taken from the Lifetimes wheel on PyPI (fetched by pip, cached)."""
+    import glob
+    import zipfile
+
+    cache = Path(os.environ.get("SEGMINT_TEST_CACHE", REPO / ".test-cache"))
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / "CDNOW_master.txt"
+    if not target.exists():
+        wheels = glob.glob(str(cache / "Lifetimes-*.whl")) or glob.glob(str(cache / "lifetimes-*.whl"))
+        if not wheels:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(cache),
+                 CDNOW_WHEEL], capture_output=True, text=True, timeout=300,
+            )
+            wheels = glob.glob(str(cache / "*ifetimes-*.whl"))
+            if not wheels:
+                message = "could not download the Lifetimes wheel: " + proc.stderr[-500:]
+                if os.environ.get("CI"):
+                    pytest.fail(message)
+                pytest.skip(message)
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            target.write_bytes(wheel.read("lifetimes/datasets/CDNOW_master.txt"))
+    return target
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

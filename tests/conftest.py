@@ -66,14 +66,36 @@ def sample_copy(sample_db_file, tmp_path):
     connection.close()
 
 
+def _clear_streamlit_caches() -> None:
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    engine.close_all()
+
+
 @pytest.fixture
 def app_db(sample_db_file, tmp_path, monkeypatch):
     """Point the app (AppTest, in this process) at a private copy of the sample store."""
     path = tmp_path / "app.duckdb"
     shutil.copy(sample_db_file, path)
     monkeypatch.setenv("SEGMINT_DB", str(path))
+    _clear_streamlit_caches()
     yield path
-    engine.close_all()
+    _clear_streamlit_caches()
+
+
+@pytest.fixture
+def empty_app_db(tmp_path, monkeypatch):
+    """Point the app at a store whose tables are empty (data version 1, so no sample is loaded)."""
+    path = tmp_path / "empty.duckdb"
+    connection = engine.connect(path, shared=False)
+    engine.bump_data_version(connection)
+    connection.close()
+    monkeypatch.setenv("SEGMINT_DB", str(path))
+    _clear_streamlit_caches()
+    yield path
+    _clear_streamlit_caches()
 
 
 CDNOW_WHEEL = "Lifetimes==0.11.3"

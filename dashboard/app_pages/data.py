@@ -138,8 +138,8 @@ def _show_report(report: engine.ValidationReport) -> None:
     cols[2].metric("Rejected", f"{report.rows_rejected:,}", border=True)
     if report.date_range:
         lo, hi = report.date_range
-        cols[3].metric("Dates", f"{pd.Timestamp(lo):%b %d, %Y}", f"to {pd.Timestamp(hi):%b %d, %Y}",
-                       delta_color="off", border=True)
+        cols[3].metric("Dates", f"{pd.Timestamp(lo):%b %Y} - {pd.Timestamp(hi):%b %Y}", border=True,
+                       help=f"From {pd.Timestamp(lo):%Y-%m-%d %H:%M} to {pd.Timestamp(hi):%Y-%m-%d %H:%M}")
     for block in report.blocking:
         st.error(block, icon=":material/block:")
     if report.issues:

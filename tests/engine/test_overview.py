@@ -1,0 +1,26 @@
+"""Overview KPIs, trends, new vs returning and cohorts on hand-computed orders."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+import engine
+
+
+def test_overview_kpis_by_hand(con):
+    con.execute("""INSERT INTO orders (order_id, customer_id, order_date, product_id, quantity, amount, is_return)
+        VALUES ('1', 'a', '2024-01-10', 'p', 1, 10, false), ('1', 'a', '2024-01-10', 'q', 1, 5, false),
+               ('2', 'a', '2024-02-10', 'p', 1, 20, false), ('3', 'b', '2024-02-11', 'p', 1, 30, false),
+               ('4', 'b', '2024-02-12', 'p', -1, -10, true)""")
+    k = engine.kpis(con)
+    assert (k.customers, k.orders, k.revenue) == (2, 3, 55.0)
+    assert k.average_order_value == 65.0 / 3
+    assert k.repeat_rate == 0.5
+    trend = engine.revenue_over_time(con, "month")
+    assert trend["revenue"].tolist() == [15.0, 40.0]
+    assert trend["orders"].tolist() == [1, 2]
+    split = engine.new_vs_returning(con, "month")
+    assert split[["new_customers", "returning_customers"]].values.tolist() == [[1, 0], [1, 1]]
+    cohorts = engine.cohort_retention(con)
+    jan = cohorts[pd.to_datetime(cohorts["cohort"]) == pd.Timestamp("2024-01-01")]
+    assert jan[["months_since", "customers", "active"]].values.tolist() == [[0, 1, 1], [1, 1, 1]]

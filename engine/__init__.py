@@ -1,24 +1,53 @@
-"""Segmint's engine: storage, ingest and analytics over one DuckDB file. Never imports streamlit."""
+"""Segmint's engine: storage, ingest and analytics over one DuckDB file. Never imports streamlit.
+
+``from engine import name`` works for every public name of every engine module. The storage and ingest
+modules load at once; the analytics modules (scikit-learn, Surprise, SciPy) load on first use, so the
+command line starts quickly.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
 
 from engine.errors import *  # noqa: F403
-from engine.schema import *  # noqa: F403
-from engine.store import *  # noqa: F403
 from engine.export import *  # noqa: F403
 from engine.ingest import *  # noqa: F403
 from engine.overview import *  # noqa: F403
-from engine.sample import *  # noqa: F403
-from engine.rfm import *  # noqa: F403
-from engine.segments import *  # noqa: F403
-from engine.personas import *  # noqa: F403
-from engine.recommend import *  # noqa: F403
-from engine.evaluation import *  # noqa: F403
-from engine.campaigns import *  # noqa: F403
-from engine.experiments import *  # noqa: F403
-from engine import errors, schema, store, export, ingest, overview, sample, rfm, segments, personas, recommend, evaluation, campaigns, experiments  # noqa: E402
+from engine.schema import *  # noqa: F403
+from engine.store import *  # noqa: F403
+from engine import errors, export, ingest, overview, schema, store  # noqa: E402
 
-__all__ = [
-    name
-    for module in (errors, schema, store, export, ingest, overview, sample, rfm, segments, personas, recommend,
-                   evaluation, campaigns, experiments)
-    for name in module.__all__
-]
+_EAGER = (errors, schema, store, export, ingest, overview)
+_LAZY = ("sample", "rfm", "segments", "personas", "recommend", "evaluation", "campaigns", "experiments")
+
+
+def _declared_names(module: str) -> list[str]:
+    """The literal ``__all__`` of an engine module, read without importing it."""
+    tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
+            return list(ast.literal_eval(node.value))
+    return []
+
+
+_LAZY_NAMES = {name: module for module in _LAZY for name in _declared_names(module)}
+
+__all__ = [name for module in _EAGER for name in module.__all__] + list(_LAZY_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return importlib.import_module(f"engine.{name}")
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"engine.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES) | set(_LAZY))

@@ -50,7 +50,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 # The command line reads files straight from disk, so it may take larger files than a browser upload.
 COMMAND_LINE_LIMITS = Limits(max_bytes=20 * 1024**3, max_rows=500_000_000)
-SAMPLE_ROWS = 20_000  # rows inspected when suggesting a mapping (validation always reads every row)
+SAMPLE_ROWS = 5_000  # rows inspected when suggesting a mapping (validation always reads every row)
 EXAMPLES_PER_ISSUE = 5
 BACKUPS_KEPT = 5
 
@@ -673,7 +673,11 @@ def profile_columns(con: Connection, staged: StagedUpload, sample_rows: int = SA
     """Describe each source column from a sample of rows: what kind of values it holds."""
     if not staged.columns:
         return {}
-    rel = quote_ident(staged.source_relation)
+    sample = f"_sample_{staged.token}"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {quote_ident(sample)} AS "
+        f"SELECT * FROM {quote_ident(staged.source_relation)} LIMIT {int(sample_rows)}"
+    )
     parts = []
     for i, col in enumerate(staged.columns):
         c = f"trim({quote_ident(col)})"
@@ -691,16 +695,17 @@ def profile_columns(con: Connection, staged: StagedUpload, sample_rows: int = SA
             count(*) FILTER (WHERE regexp_matches({c}, {quote_literal(_DATE_PATTERNS["yyyymmdd"])})) AS y8{i},
             count(*) FILTER (WHERE regexp_matches({c}, {quote_literal(_DATE_PATTERNS["epoch_s"])})) AS es{i},
             count(*) FILTER (WHERE regexp_matches({c}, {quote_literal(_DATE_PATTERNS["epoch_ms"])})) AS ems{i},
-            count(*) FILTER (WHERE regexp_matches({c}, {quote_literal(_DATE_PATTERNS["text_month"])})
-                             AND try_strptime({c}, {_sql_list(_STRPTIME["text_month"])}) IS NOT NULL) AS tm{i},
+            count(*) FILTER (WHERE regexp_matches({c}, {quote_literal(_DATE_PATTERNS["text_month"])})) AS tm{i},
             max(TRY_CAST(regexp_extract({c}, '^(\\d{{1,2}})[/.-]', 1) AS INTEGER)) AS p1_{i},
             max(TRY_CAST(regexp_extract({c}, '^\\d{{1,2}}[/.-](\\d{{1,2}})[/.-]', 1) AS INTEGER)) AS p2_{i},
             bool_or(regexp_matches({c}, '^\\d{{1,2}}\\.\\d{{1,2}}\\.')) AS dots{i},
             median(TRY_CAST({c} AS DOUBLE)) AS med{i},
             max(length({c})) AS len{i}"""
         )
-    sql = f"SELECT {', '.join(parts)} FROM (SELECT * FROM {rel} LIMIT {int(sample_rows)})"
-    row = con.execute(sql).fetchone()
+    try:
+        row = con.execute(f"SELECT {', '.join(parts)} FROM {quote_ident(sample)}").fetchone()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(sample)}")
     width = 18
     out: dict[str, ColumnProfile] = {}
     for i, col in enumerate(staged.columns):
@@ -917,7 +922,10 @@ def detect_repeated_order_total(
     quantity_col: str | None = None, price_col: str | None = None, decimal_comma: dict[str, bool] | None = None,
 ) -> int:
     """Number of multi-line orders whose amount is the same on every line (and is not quantity x price),
-    when that is the pattern of the file (at least 10 such orders and 90% of multi-line orders); else 0."""
+    when that is the pattern of the file (at least 10 such orders and 90% of multi-line orders); else 0.
+
+    Looks at the first ``SAMPLE_ROWS`` rows: exports list an order's lines together, and the pattern is a
+    property of the export, not of single orders."""
     o, a = quote_ident(order_col), quote_ident(amount_col)
     line_check = "true"
     if quantity_col and price_col:
@@ -930,7 +938,7 @@ def detect_repeated_order_total(
         f"""SELECT count(*) FILTER (WHERE same AND differs), count(*)
             FROM (SELECT count(DISTINCT trim({a})) = 1 AND count(trim({a})) = count(*) AS same,
                          {line_check} AS differs
-                  FROM {quote_ident(staged.source_relation)}
+                  FROM (SELECT * FROM {quote_ident(staged.source_relation)} LIMIT {SAMPLE_ROWS})
                   WHERE NULLIF(trim({o}), '') IS NOT NULL
                   GROUP BY trim({o}) HAVING count(*) > 1)"""
     ).fetchone()
@@ -979,7 +987,9 @@ def _date_expr(src: str, fmt: str) -> str:
 def _parse_expr(fld: Field, src: str, mapping: Mapping) -> str:
     """Typed value of a field from cleaned text ``src`` (NULL when it does not parse)."""
     if fld.kind in ("id",):
-        return f"regexp_replace({src}, '^(-?\\d+)\\.0+$', '\\1')"
+        # spreadsheets turn the id 1234 into 1234.0; only such values pay for the regular expression
+        return (f"CASE WHEN ends_with({src}, '0') AND contains({src}, '.') "
+                f"THEN regexp_replace({src}, '^(-?\\d+)\\.0+$', '\\1') ELSE {src} END")
     if fld.kind in ("text", "category"):
         return src
     if fld.kind in ("number", "integer"):
@@ -1067,59 +1077,72 @@ def _extra_names(spec: Table, mapping: Mapping) -> dict[str, str]:
 
 
 def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Mapping) -> str:
-    """One pass over every row: typed canonical columns, extras as text, and an error code per field."""
+    """One pass over every row: typed canonical columns, extras, an error code per field and ``_bad``.
+
+    Three layers so each cell is cleaned once and parsed once: cleaned text -> typed value -> error code.
+    """
     name = _typed_name(staged, mapping)
     if store.table_exists(con, name):
         return name
-    select = []
-    error_cols = []
-    for fld in spec.fields:
+    clean, parsed, final, error_cols = [], [], [], []
+    extras = _extra_names(spec, mapping)
+    for i, fld in enumerate(spec.fields):
+        s, v = f"_s{i}", f"_x{i}"
         if fld.name in mapping.columns:
-            src = _text(mapping.columns[fld.name])
-            value = _parse_expr(fld, src, mapping)
+            clean.append(f"{_text(mapping.columns[fld.name])} AS {s}")
+            clean.append(f"{quote_ident(mapping.columns[fld.name])} AS _r{i}")
         elif fld.name in mapping.constants:
-            src = quote_literal(mapping.constants[fld.name])
-            value = _parse_expr(fld, f"NULLIF(trim({src}), '')", mapping)
+            clean.append(f"NULLIF(trim({quote_literal(mapping.constants[fld.name])}), '') AS {s}")
+            clean.append(f"{quote_literal(mapping.constants[fld.name])} AS _r{i}")
         else:
-            src, value = "NULL", f"CAST(NULL AS {fld.sql_type})"
-        if fld.name == "amount" and spec.name == "orders" and mapping.amount_rule != "column":
-            if mapping.amount_rule == "quantity_x_unit_price":
-                q = _parse_expr(spec.field("quantity"), _text(mapping.columns["quantity"]), mapping)
-                p = _parse_expr(spec.field("unit_price"), _text(mapping.columns["unit_price"]), mapping)
-                value = f"round(({q}) * ({p}), 4)"
-                src = f"CASE WHEN ({q}) IS NULL OR ({p}) IS NULL THEN NULL ELSE 'x' END"
-            elif mapping.amount_rule == "split_order_total":
-                oid = _text(mapping.columns["order_id"])
-                value = f"(({value}) / count(*) OVER (PARTITION BY {oid}))"
-        cond_range = []
+            parsed.append(f"CAST(NULL AS {fld.sql_type}) AS {quote_ident(fld.name)}")
+            continue
+        parsed.append(f"{s}, _r{i}, {_parse_expr(fld, s, mapping)} AS {v}")
+    for col, stored in extras.items():
+        clean.append(f"{_text(col)} AS {quote_ident(stored)}")
+        parsed.append(quote_ident(stored))
+    layer1 = f"SELECT {', '.join(clean) or '1 AS _none'} FROM {quote_ident(staged.source_relation)}"
+    layer2 = f"SELECT {', '.join(parsed)} FROM ({layer1}) AS cleaned"
+    for i, fld in enumerate(spec.fields):
+        mapped = fld.name in mapping.columns or fld.name in mapping.constants
+        derived = fld.name == "amount" and spec.name == "orders" and mapping.amount_rule != "column"
+        if not mapped and not derived:
+            final.append(quote_ident(fld.name))
+            continue
+        s, v, raw = f"_s{i}", f"_x{i}", f"_r{i}"
+        if derived and mapping.amount_rule == "quantity_x_unit_price":
+            qi, pi = spec.field_names.index("quantity"), spec.field_names.index("unit_price")
+            v = f"round(_x{qi} * _x{pi}, 4)"
+            s = f"CASE WHEN _x{qi} IS NULL OR _x{pi} IS NULL THEN NULL ELSE 'x' END"
+            raw = f"CAST(_r{qi} AS VARCHAR) || ' x ' || CAST(_r{pi} AS VARCHAR)"
+        elif derived:  # split_order_total
+            oi = spec.field_names.index("order_id")
+            v = f"(_x{i} / count(*) OVER (PARTITION BY _s{oi}))"
+        checks = []
         if fld.minimum is not None:
-            cond_range.append(f"({value}) < {fld.minimum}")
+            checks.append(f"{v} < {fld.minimum}")
         if fld.maximum is not None:
-            cond_range.append(f"({value}) > {fld.maximum}")
-        range_sql = " OR ".join(cond_range) if cond_range else "false"
-        required = "true" if fld.required else "false"
+            checks.append(f"{v} > {fld.maximum}")
         code = (
-            f"CASE WHEN ({src}) IS NULL THEN (CASE WHEN {required} THEN 1 ELSE 0 END) "
-            f"WHEN ({value}) IS NULL THEN 2 WHEN {range_sql} THEN 3 ELSE 0 END"
+            f"CAST(CASE WHEN {s} IS NULL THEN {1 if fld.required else 0} WHEN {v} IS NULL THEN 2 "
+            f"WHEN {' OR '.join(checks) or 'false'} THEN 3 ELSE 0 END AS UTINYINT)"
         )
-        select.append(f"{value} AS {quote_ident(fld.name)}")
-        if src != "NULL":
-            select.append(f"CAST({code} AS UTINYINT) AS {quote_ident('_e_' + fld.name)}")
-            raw_src = mapping.columns.get(fld.name)
-            raw = f"CAST({quote_ident(raw_src)} AS VARCHAR)" if raw_src else src
-            select.append(f"CASE WHEN {code} > 0 THEN left({raw}, 80) END AS {quote_ident('_v_' + fld.name)}")
-            error_cols.append(fld.name)
-    for col, stored in _extra_names(spec, mapping).items():
-        select.append(f"{_text(col)} AS {quote_ident(stored)}")
-    sql = f"CREATE TABLE {quote_ident(name)} AS SELECT {', '.join(select)} FROM {quote_ident(staged.source_relation)}"
+        final.append(f"{v} AS {quote_ident(fld.name)}, {code} AS {quote_ident('_e_' + fld.name)}, "
+                     f"CAST({raw} AS VARCHAR) AS _raw_{i}")
+        error_cols.append((i, fld.name))
+    final += [quote_ident(stored) for stored in extras.values()]
+    layer3 = f"SELECT {', '.join(final)} FROM ({layer2}) AS parsed"
+    outer = [quote_ident(f.name) for f in spec.fields]
+    for i, fname in error_cols:
+        e = quote_ident("_e_" + fname)
+        outer.append(e)
+        outer.append(f"CASE WHEN {e} > 0 THEN left(_raw_{i}, 80) END AS {quote_ident('_v_' + fname)}")
+    outer += [quote_ident(stored) for stored in extras.values()]
+    bad = " OR ".join(f"{quote_ident('_e_' + f)} > 0" for _, f in error_cols) or "false"
+    outer.append(f"({bad}) AS _bad")
+    sql = f"CREATE TABLE {quote_ident(name)} AS SELECT {', '.join(outer)} FROM ({layer3}) AS checked"
     try:
         con.execute(sql)
-        if error_cols:
-            any_bad = " OR ".join(f"{quote_ident('_e_' + f)} > 0" for f in error_cols)
-            con.execute(f"ALTER TABLE {quote_ident(name)} ADD COLUMN _bad BOOLEAN")
-            con.execute(f"UPDATE {quote_ident(name)} SET _bad = ({any_bad})")
-        else:
-            con.execute(f"ALTER TABLE {quote_ident(name)} ADD COLUMN _bad BOOLEAN DEFAULT false")
         _mark_duplicate_keys(con, name, spec, mapping)
     except Exception:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
@@ -1165,60 +1188,74 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
         )
     t = quote_ident(typed)
     header_offset = 2 if staged.detected.get("header") else 1
-    issues: list[Issue] = []
-    for fld in spec.fields:
-        e = "_e_" + fld.name
-        if e not in {c for c, _ in store.table_columns(con, typed)}:
-            continue
-        counts = con.execute(
-            f"SELECT {quote_ident(e)}, count(*) FROM {t} WHERE {quote_ident(e)} > 0 GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-        for code, n in counts:
-            examples = con.execute(
-                f"SELECT rowid + {header_offset}, {quote_ident('_v_' + fld.name)} FROM {t} "
-                f"WHERE {quote_ident(e)} = ? ORDER BY rowid LIMIT {EXAMPLES_PER_ISSUE}",
-                [code],
-            ).fetchall()
-            column = mapping.columns.get(fld.name) or (f"constant {mapping.constants[fld.name]!r}" if fld.name in mapping.constants else None)
-            issues.append(Issue(fld.name, column, _PROBLEM[code], int(n),
-                                [(int(line), v if v is not None else "") for line, v in examples],
-                                _fix_for(fld, code, mapping)))
-    if "_dup" in {c for c, _ in store.table_columns(con, typed)}:
-        n = con.execute(f"SELECT count(*) FROM {t} WHERE _dup").fetchone()[0]
-        if n:
-            key = spec.natural_key[0]
-            examples = con.execute(
-                f"SELECT rowid + {header_offset}, {quote_ident(key)} FROM {t} WHERE _dup ORDER BY rowid LIMIT {EXAMPLES_PER_ISSUE}"
-            ).fetchall()
-            issues.append(Issue(key, mapping.columns.get(key), _PROBLEM[4], int(n),
-                                [(int(a), str(b)) for a, b in examples], _fix_for(spec.field(key), 4, mapping)))
-    rejected = int(con.execute(f"SELECT count(*) FROM {t} WHERE _bad").fetchone()[0])
-    valid = staged.rows - rejected
+    typed_cols = {c for c, _ in store.table_columns(con, typed)}
+    checked = [f.name for f in spec.fields if "_e_" + f.name in typed_cols]
     date_field = next((f.name for f in spec.fields if f.kind in ("date", "timestamp") and
                        (f.name in mapping.columns or f.name in mapping.constants)), None)
-    date_range = None
-    if date_field:
-        lo, hi = con.execute(f"SELECT min({quote_ident(date_field)}), max({quote_ident(date_field)}) FROM {t} WHERE NOT _bad").fetchone()
-        if lo is not None:
-            date_range = (lo, hi)
-            if hi and getattr(hi, "year", 2000) > 2100 or lo and getattr(lo, "year", 2000) < 1900:
-                notes.append(f"Dates run from {lo} to {hi}: check the date format.")
-    totals = {}
     money = [f.name for f in spec.fields if f.kind in ("number", "integer") and
              (f.name in mapping.columns or (f.name == "amount" and mapping.amount_rule != "column"))]
-    if money:
-        sums = con.execute(
-            f"SELECT {', '.join(f'sum({quote_ident(m)})' for m in money)} FROM {t} WHERE NOT _bad"
-        ).fetchone()
-        totals = {m: float(s) for m, s in zip(money, sums, strict=True) if s is not None}
+    aggregates = ["count(*) FILTER (WHERE _bad)"]
+    for fname in checked:
+        e = quote_ident("_e_" + fname)
+        aggregates += [f"count(*) FILTER (WHERE {e} = {code})" for code in (1, 2, 3)]
+    if date_field:
+        aggregates += [f"min({quote_ident(date_field)}) FILTER (WHERE NOT _bad)",
+                       f"max({quote_ident(date_field)}) FILTER (WHERE NOT _bad)"]
+    aggregates += [f"sum({quote_ident(m)}) FILTER (WHERE NOT _bad)" for m in money]
     if spec.name == "orders":
-        returns = con.execute(f"SELECT count(*) FROM {t} WHERE NOT _bad AND (quantity < 0 OR amount < 0)").fetchone()[0]
+        aggregates.append("count(*) FILTER (WHERE NOT _bad AND (quantity < 0 OR amount < 0))")
+    if "_dup" in typed_cols:
+        aggregates.append("count(*) FILTER (WHERE _dup)")
+    row = list(con.execute(f"SELECT {', '.join(aggregates)} FROM {t}").fetchone())
+    rejected = int(row.pop(0))
+    issues: list[Issue] = []
+    for fname in checked:
+        fld = spec.field(fname)
+        counts = [int(row.pop(0)) for _ in range(3)]
+        for code, n in zip((1, 2, 3), counts, strict=True):
+            if not n:
+                continue
+            examples = con.execute(
+                f"SELECT rowid + {header_offset}, {quote_ident('_v_' + fname)} FROM {t} "
+                f"WHERE {quote_ident('_e_' + fname)} = ? LIMIT {EXAMPLES_PER_ISSUE}",
+                [code],
+            ).fetchall()
+            examples.sort()
+            column = mapping.columns.get(fname) or (
+                f"constant {mapping.constants[fname]!r}" if fname in mapping.constants else None)
+            issues.append(Issue(fname, column, _PROBLEM[code], n,
+                                [(int(line), v if v is not None else "") for line, v in examples],
+                                _fix_for(fld, code, mapping)))
+    date_range = None
+    if date_field:
+        lo, hi = row.pop(0), row.pop(0)
+        if lo is not None:
+            date_range = (lo, hi)
+            if getattr(hi, "year", 2000) > 2100 or getattr(lo, "year", 2000) < 1900:
+                notes.append(f"Dates run from {lo} to {hi}: check the date format.")
+    totals = {}
+    for m in money:
+        value = row.pop(0)
+        if value is not None:
+            totals[m] = float(value)
+    if spec.name == "orders":
+        returns = int(row.pop(0))
         if returns:
             notes.append(f"{returns:,} line(s) have a negative quantity or amount: kept and flagged as returns.")
         if mapping.amount_rule == "quantity_x_unit_price":
             notes.append("amount = quantity x unit_price for every line.")
         elif mapping.amount_rule == "split_order_total":
             notes.append("The order total is split evenly across each order's lines, so each order counts once.")
+    if "_dup" in typed_cols and row.pop(0):
+        key = spec.natural_key[0]
+        n = int(con.execute(f"SELECT count(*) FROM {t} WHERE _dup").fetchone()[0])
+        examples = con.execute(
+            f"SELECT rowid + {header_offset}, {quote_ident(key)} FROM {t} WHERE _dup ORDER BY rowid "
+            f"LIMIT {EXAMPLES_PER_ISSUE}"
+        ).fetchall()
+        issues.append(Issue(key, mapping.columns.get(key), _PROBLEM[4], n,
+                            [(int(a), str(b)) for a, b in examples], _fix_for(spec.field(key), 4, mapping)))
+    valid = staged.rows - rejected
     extras = _extra_names(spec, mapping)
     if extras:
         notes.append(f"Kept as {spec.extras}: " + ", ".join(f"{c!r}" + (f" (as {s})" if s != c else "")
@@ -1226,7 +1263,8 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     preview_cols = [f.name for f in spec.fields if f.name in mapping.columns or f.name in mapping.constants
                     or (f.name == "amount" and mapping.amount_rule != "column")] + list(extras.values())
     preview = con.execute(
-        f"SELECT {', '.join(quote_ident(c) for c in preview_cols)} FROM {t} WHERE NOT _bad ORDER BY rowid LIMIT 20"
+        f"SELECT {', '.join(quote_ident(c) for c in preview_cols)} FROM (SELECT *, rowid AS _rid FROM {t} "
+        f"LIMIT 1000) WHERE NOT _bad ORDER BY _rid LIMIT 20"
     ).df() if preview_cols else pd.DataFrame()
     if valid == 0:
         blocking.append("No row of the file can be loaded: fix the problems listed above.")
@@ -1306,7 +1344,7 @@ def load(
                 con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(stored)} VARCHAR")
             con.execute(
                 f"INSERT INTO {target} ({', '.join(quote_ident(n) for n in names)}) "
-                f"SELECT {', '.join(select)} FROM {quote_ident(typed)} WHERE NOT _bad ORDER BY rowid"
+                f"SELECT {', '.join(select)} FROM {quote_ident(typed)} WHERE NOT _bad"
             )
             loaded = store.row_count(con, spec.name)
         else:
@@ -1316,11 +1354,11 @@ def load(
                     con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(stored)} VARCHAR")
             key_cols = [k for k in spec.natural_key]
             match = " AND ".join(f"x.{quote_ident(k)} IS NOT DISTINCT FROM t.{quote_ident(k)}" for k in key_cols)
-            incoming = f"(SELECT {', '.join(select)}, rowid AS _rid FROM {quote_ident(typed)} WHERE NOT _bad) t"
+            incoming = f"(SELECT {', '.join(select)} FROM {quote_ident(typed)} WHERE NOT _bad) t"
             con.execute(
                 f"INSERT INTO {target} ({', '.join(quote_ident(n) for n in names)}) "
                 f"SELECT {', '.join('t.' + quote_ident(n) for n in names)} FROM {incoming} "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE {match}) ORDER BY t._rid"
+                f"WHERE NOT EXISTS (SELECT 1 FROM {target} x WHERE {match})"
             )
             loaded = store.row_count(con, spec.name) - rows_before
             skipped = report.rows_valid - loaded

@@ -100,7 +100,7 @@ class StagedUpload:
     file_name : the name the user gave the file (shown, never used as a path).
     format : "csv", "xlsx" or "parquet" (from the content, not the extension).
     columns : source column names as the user will see them (headerless: column0, column1, ...).
-    rows : data rows in the file.
+    rows : data rows in the file; None for a large CSV until validation has counted them.
     detected : what was detected (encoding, delimiter, header, decimal comma ...), for the report.
     warnings : problems that do not stop a load (renamed duplicate headers, extension mismatch ...).
     """
@@ -109,11 +109,12 @@ class StagedUpload:
     file_name: str
     format: str
     columns: list[str]
-    rows: int
+    rows: int | None
     staged_path: str
     source_relation: str
     detected: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    max_rows: int = DEFAULT_LIMITS.max_rows
 
     @property
     def header_key(self) -> str:
@@ -584,13 +585,18 @@ def _read_parquet(con, staged, name, token, limits, warnings) -> StagedUpload:
 
 
 def _finish_staging(con, name, token, fmt, staged, relation, columns, limits, detected, warnings, header_line):
-    rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(relation)}").fetchone()[0])
+    # An exact count of a big CSV costs a full read; it is taken from the typed rows at validation.
+    small = fmt != "csv" or Path(staged).stat().st_size < 64 * 1024 * 1024
+    if small:
+        rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(relation)}").fetchone()[0])
+    else:
+        rows = int(con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote_ident(relation)} LIMIT 1)").fetchone()[0])
     if rows == 0:
         _drop_quietly(con, relation, staged)
         if detected.get("header"):
             raise IngestError(f"{name}: the file has a header row but no data rows. Export it again with its data.")
         raise IngestError(f"{name}: the file has no data rows.")
-    if rows > limits.max_rows:
+    if small and rows > limits.max_rows:
         _drop_quietly(con, relation, staged)
         raise IngestError(
             f"{name}: {rows:,} rows, over the limit of {limits.max_rows:,}. Split the file and append the parts."
@@ -608,7 +614,8 @@ def _finish_staging(con, name, token, fmt, staged, relation, columns, limits, de
                 f"case); they are kept as "
                 f"{', '.join(repr(r) for r in renamed)}. Check which one you map."
             )
-    return StagedUpload(token, name, fmt, columns, rows, str(staged), relation, detected, warnings)
+    return StagedUpload(token, name, fmt, columns, rows if small else None, str(staged), relation, detected,
+                        warnings, limits.max_rows)
 
 
 def discard(con: Connection, staged: StagedUpload) -> None:
@@ -1083,6 +1090,7 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
     """
     name = _typed_name(staged, mapping)
     if store.table_exists(con, name):
+        staged.rows = store.row_count(con, name)
         return name
     clean, parsed, final, error_cols = [], [], [], []
     extras = _extra_names(spec, mapping)
@@ -1138,11 +1146,20 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
         outer.append(e)
         outer.append(f"CASE WHEN {e} > 0 THEN left(_raw_{i}, 80) END AS {quote_ident('_v_' + fname)}")
     outer += [quote_ident(stored) for stored in extras.values()]
+    if spec.name == "orders":
+        outer.append("(coalesce(quantity < 0, false) OR coalesce(amount < 0, false)) AS is_return")
     bad = " OR ".join(f"{quote_ident('_e_' + f)} > 0" for _, f in error_cols) or "false"
     outer.append(f"({bad}) AS _bad")
     sql = f"CREATE TABLE {quote_ident(name)} AS SELECT {', '.join(outer)} FROM ({layer3}) AS checked"
     try:
         con.execute(sql)
+        rows = store.row_count(con, name)
+        if rows > staged.max_rows:
+            raise IngestError(
+                f"{staged.file_name}: {rows:,} rows, over the limit of {staged.max_rows:,}. "
+                "Split the file and append the parts."
+            )
+        staged.rows = rows
         _mark_duplicate_keys(con, name, spec, mapping)
     except Exception:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
@@ -1176,13 +1193,15 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     blocking = _check_mapping(staged, spec, mapping)
     notes = [f"Read as {staged.format.upper()}: " + ", ".join(f"{k} {v}" for k, v in staged.detected.items())]
     if blocking:
-        return ValidationReport(staged.file_name, spec.name, staged.rows, 0, 0, [], blocking, list(mapping.questions),
+        return ValidationReport(staged.file_name, spec.name, staged.rows or 0, 0, 0, [], blocking, list(mapping.questions),
                                 list(staged.warnings), notes, None, {}, pd.DataFrame(), mapping.signature())
     try:
         typed = _build_typed(con, staged, spec, mapping)
+    except IngestError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any DuckDB failure becomes a readable report line
         return ValidationReport(
-            staged.file_name, spec.name, staged.rows, 0, 0, [],
+            staged.file_name, spec.name, staged.rows or 0, 0, 0, [],
             [f"The file could not be read completely: {_short(exc)}. Check the delimiter and quoting."],
             list(mapping.questions), list(staged.warnings), notes, None, {}, pd.DataFrame(), mapping.signature(),
         )
@@ -1329,7 +1348,7 @@ def load(
         rows_before = store.row_count(con, spec.name)
         select = [quote_ident(c) for c, _ in canon if c != "is_return"]
         if spec.name == "orders":
-            select.append("(coalesce(quantity < 0, false) OR coalesce(amount < 0, false)) AS is_return")
+            select.append("is_return")
         select += [quote_ident(s) for s in extras.values()]
         select.append(f"CAST({load_id} AS BIGINT) AS {quote_ident(LOAD_ID_COLUMN)}")
         names = [c for c, _ in canon if c != "is_return"] + (["is_return"] if spec.name == "orders" else [])
@@ -1337,15 +1356,19 @@ def load(
         backup = None
         skipped = 0
         if mode == "replace":
+            # The typed staging table becomes the new table: no copy of the rows.
             backup = f"_undo_{load_id}_{spec.name}"
-            con.execute(f"ALTER TABLE {target} RENAME TO {quote_ident(backup)}")
-            con.execute(store.empty_table_ddl(spec, if_not_exists=False))
-            for stored in extras.values():
-                con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(stored)} VARCHAR")
+            staged_table = quote_ident(typed)
+            if report.rows_rejected:
+                con.execute(f"DELETE FROM {staged_table} WHERE _bad")
+            for column, _ in store.table_columns(con, typed):
+                if column.startswith(("_e_", "_v_")) or column in ("_bad", "_dup"):
+                    con.execute(f"ALTER TABLE {staged_table} DROP COLUMN {quote_ident(column)}")
             con.execute(
-                f"INSERT INTO {target} ({', '.join(quote_ident(n) for n in names)}) "
-                f"SELECT {', '.join(select)} FROM {quote_ident(typed)} WHERE NOT _bad"
+                f"ALTER TABLE {staged_table} ADD COLUMN {quote_ident(LOAD_ID_COLUMN)} BIGINT DEFAULT {int(load_id)}"
             )
+            con.execute(f"ALTER TABLE {target} RENAME TO {quote_ident(backup)}")
+            con.execute(f"ALTER TABLE {staged_table} RENAME TO {target}")
             loaded = store.row_count(con, spec.name)
         else:
             existing = {c for c, _ in store.table_columns(con, spec.name)}

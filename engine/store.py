@@ -153,6 +153,7 @@ def canonical_columns(table: Table) -> list[tuple[str, str]]:
 
 
 def empty_table_ddl(table: Table, name: str | None = None, *, if_not_exists: bool = True) -> str:
+    """CREATE TABLE statement for an empty canonical table (canonical columns plus ``_load_id``)."""
     cols = canonical_columns(table) + [(LOAD_ID_COLUMN, "BIGINT")]
     body = ", ".join(f"{quote_ident(c)} {t}" for c, t in cols)
     clause = "IF NOT EXISTS " if if_not_exists else ""
@@ -174,11 +175,13 @@ def bump_data_version(con: Connection) -> int:
 
 
 def get_meta(con: Connection, key: str, default: str | None = None) -> str | None:
+    """A value from the store's ``_meta`` table, or ``default``."""
     row = con.execute("SELECT value FROM _meta WHERE key = ?", [key]).fetchone()
     return row[0] if row else default
 
 
 def set_meta(con: Connection, key: str, value: str) -> None:
+    """Set a value in the store's ``_meta`` table."""
     con.execute(
         "INSERT INTO _meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value]
     )
@@ -213,6 +216,7 @@ def transaction(con: Connection) -> Iterator[Connection]:
 
 
 def table_exists(con: Connection, name: str) -> bool:
+    """Whether a table called ``name`` exists in the store."""
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
     ).fetchone()
@@ -239,6 +243,7 @@ def extra_columns(con: Connection, name: str) -> list[str]:
 
 
 def row_count(con: Connection, name: str) -> int:
+    """Rows in a stored table."""
     return int(con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])
 
 

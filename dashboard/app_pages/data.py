@@ -184,7 +184,9 @@ with tab_upload:
                     status.update(label=f"Read {uploaded.name}", state="complete")
             staged: engine.StagedUpload = st.session_state["staged"]
             st.success(
-                f"**{staged.file_name}**: {staged.rows:,} rows, {len(staged.columns)} columns ("
+                f"**{staged.file_name}**: "
+                + (f"{staged.rows:,} rows, " if staged.rows is not None else "")
+                + f"{len(staged.columns)} columns ("
                 + ", ".join(f"{k} {v}" for k, v in staged.detected.items()) + ")",
                 icon=":material/check_circle:",
             )

@@ -1,6 +1,423 @@
-"""campaigns page (being written)."""
+"""Campaigns: which campaigns and channels earned back their spend, over time, by dimension and segment."""
+
+from __future__ import annotations
+
+import datetime as dt
 
 import streamlit as st
 
+import engine
+from dashboard import charts_campaigns as cc
+from dashboard import components, state
+from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
+
+# --------------------------------------------------------------------------- cached reads
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_options(version: int) -> dict:
+    return engine.campaign_filter_options(state.cursor())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_dimensions(version: int) -> list[str]:
+    return engine.campaign_dimensions(state.cursor())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_metrics(version: int, by, filters: engine.CampaignFilter, value: float | None):
+    return engine.campaign_metrics(state.cursor(), by, filters, value)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_totals(version: int, filters: engine.CampaignFilter, value: float | None):
+    return engine.campaign_totals(state.cursor(), filters, value)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_trend(version: int, grain: str, by: str | None, filters: engine.CampaignFilter, value: float | None):
+    return engine.campaign_trend(state.cursor(), grain, by, filters, value)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_funnel(version: int, by: str | None, filters: engine.CampaignFilter):
+    return engine.campaign_funnel(state.cursor(), by, filters)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_response(version: int, source: str, filters: engine.CampaignFilter | None):
+    return engine.segment_response(state.cursor(), source, filters)
+
+
+# --------------------------------------------------------------------------- page
+
+TABLE_COLUMNS = [
+    "campaign_id",
+    "campaign_name",
+    "channel",
+    "spend",
+    "revenue",
+    "roi",
+    "roas",
+    "conversions",
+    "cpa",
+    "clicks",
+    "cpc",
+    "impressions",
+    "cpm",
+    "ctr",
+    "conversion_rate_click",
+    "conversion_rate_impression",
+    "revenue_minus_spend",
+]
+HEADERS = {
+    "campaign_id": "Campaign id",
+    "campaign_name": "Campaign",
+    "channel": "Channel",
+    "spend": "Spend",
+    "revenue": "Revenue",
+    "roi": "ROI",
+    "roas": "ROAS",
+    "conversions": "Conversions",
+    "cpa": "CPA",
+    "clicks": "Clicks",
+    "cpc": "CPC",
+    "impressions": "Impressions",
+    "cpm": "CPM",
+    "ctr": "CTR",
+    "conversion_rate_click": "Conv. rate / click",
+    "conversion_rate_impression": "Conv. rate / impr.",
+    "revenue_minus_spend": "Revenue - spend",
+    "assumed_revenue": "Assumed revenue",
+    "period": "Period",
+    "step": "Step",
+    "value": "Count",
+    "step_conversion": "Of previous step",
+    "drop_off": "Drop-off",
+    "from_first": "Of impressions",
+    "segment": "Segment",
+    "campaign": "Campaign / variant",
+    "base_customers": "Customers in base",
+    "responders": "Responders",
+    "response_rate": "Response rate",
+    "revenue_per_customer": "Revenue / customer",
+}
+TREND_METRICS = [
+    "spend",
+    "revenue",
+    "roas",
+    "roi",
+    "conversions",
+    "cpa",
+    "clicks",
+    "ctr",
+    "impressions",
+    "cpm",
+    "conversion_rate_click",
+]
+
+
+def show_table(frame, columns, key: str, file_name: str, label: str = "Download CSV") -> None:
+    """A sortable table with readable numbers ("n/a" where a ratio is undefined) and its CSV download."""
+    shown = frame[[c for c in columns if c in frame.columns]]
+    st.dataframe(
+        cc.styled_table(shown, HEADERS), hide_index=True, width="stretch", key=f"tbl_{key}", placeholder="n/a"
+    )
+    components.csv_download(shown, file_name, label, key=f"dl_{key}")
+
+
+def default_dates(bounds: tuple[dt.date, dt.date]) -> tuple[dt.date, dt.date]:
+    """The sidebar date range clipped to the campaign dates, or every campaign date."""
+    chosen = state.date_range()
+    if chosen:
+        start, end = max(chosen[0], bounds[0]), min(chosen[1], bounds[1])
+        if start <= end:
+            return start, end
+    return bounds
+
+
 st.title("Campaigns")
-st.info("Coming soon.")
+version = state.data_version()
+counts = state.table_counts(version)
+if counts["campaigns"] == 0:
+    components.no_data("campaign performance", "campaigns")
+    st.caption(
+        "An ad-platform export works as it is: one row per campaign (and day, ad set, age band ...) "
+        "with spend, impressions, clicks and conversions; revenue is optional."
+    )
+    st.stop()
+
+options = load_options(version)
+
+# ---- filters
+with st.container(border=True):
+    f1, f2, f3, f4 = st.columns([1.3, 1.2, 1.6, 1])
+    start = end = None
+    if options["date_bounds"]:
+        bounds = options["date_bounds"]
+        default = default_dates(bounds)
+        picked = f1.date_input(
+            "Campaign dates",
+            value=default,
+            min_value=bounds[0],
+            max_value=bounds[1],
+            key=f"cmp_dates_{default[0]}_{default[1]}",
+            help="Starts from the sidebar date range, limited to the dates campaigns ran.",
+        )
+        if isinstance(picked, (tuple, list)) and len(picked) == 2:
+            start, end = picked
+    channels = f2.multiselect("Channels", options["channels"], placeholder="All channels", key="cmp_channels")
+    names = dict(zip(options["campaigns"]["campaign_id"], options["campaigns"]["campaign_name"], strict=True))
+    # a readable, unique label per campaign: its name, with the id when two campaigns share a name
+    name_counts = options["campaigns"]["campaign_name"].value_counts()
+    labels = {c: n if name_counts[n] == 1 else f"{n} ({c})" for c, n in names.items()}
+    picked_campaigns = f3.multiselect(
+        "Campaigns",
+        list(names),
+        format_func=lambda c: f"{names[c]} ({c})" if names[c] != c else c,
+        placeholder="All campaigns",
+        key="cmp_campaigns",
+    )
+    value = f4.number_input(
+        "Value per conversion",
+        min_value=0.0,
+        value=None,
+        step=5.0,
+        format="%.2f",
+        placeholder="not set",
+        key="cmp_value",
+        help="An assumption for rows with no revenue (ad-platform exports often have "
+        "none): revenue = conversions x this value. Leave empty to show n/a.",
+    )
+
+filters = engine.CampaignFilter(start, end, tuple(channels) or None, tuple(picked_campaigns) or None)
+totals = load_totals(version, filters, value)
+if totals.campaigns == 0:
+    st.info(
+        "No campaign rows match these filters. Widen the dates or clear the channel and campaign filters.",
+        icon=":material/filter_alt_off:",
+    )
+    st.stop()
+
+if totals.assumed_revenue:
+    st.warning(
+        f"**Assumption:** {fmt_money(totals.assumed_revenue)} of the revenue below is estimated at "
+        f"{fmt_money(value, 2)} per conversion for campaign rows that had no revenue. Revenue, ROAS and ROI "
+        f"include it.",
+        icon=":material/warning:",
+    )
+elif totals.rows_without_revenue:
+    st.info(
+        f"{totals.rows_without_revenue:,} campaign rows have no revenue, so revenue, ROAS and ROI count only the "
+        f"rows that do. Set a **value per conversion** above to estimate the rest.",
+        icon=":material/info:",
+    )
+
+rev_label = "Revenue (incl. assumed)" if totals.assumed_revenue else "Revenue"
+components.kpi_row(
+    [
+        Kpi("Spend", fmt_money_short(totals.spend), help=f"{totals.campaigns:,} campaigns in the selection."),
+        Kpi(
+            rev_label,
+            fmt_money_short(totals.revenue),
+            help="Revenue attributed to the campaigns in the file"
+            + (" plus the assumed value per conversion." if totals.assumed_revenue else "."),
+        ),
+        Kpi(
+            "ROAS",
+            "n/a" if totals.roas is None else f"{totals.roas:.2f}",
+            help="Return on ad spend: revenue / spend. n/a when there is no spend.",
+        ),
+        Kpi(
+            "ROI",
+            fmt_pct(totals.roi),
+            help="(revenue - spend) / spend. Above 0% the campaigns earned back their spend.",
+        ),
+        Kpi(
+            "Conversions",
+            fmt_int(totals.conversions),
+            help=f"CPA {fmt_money(totals.cpa, 2)}: spend / conversions.",
+        ),
+        Kpi(
+            "CTR",
+            fmt_pct(totals.ctr, 2),
+            help=f"Clicks / impressions. CPC {fmt_money(totals.cpc, 2)}, CPM {fmt_money(totals.cpm, 2)}.",
+        ),
+    ]
+)
+
+metrics = load_metrics(version, "campaign", filters, value)
+
+# ---- best and worst
+best, worst = engine.best_and_worst(metrics, "roi", n=3)
+b_col, w_col = st.columns(2)
+summary_cols = ["campaign_name", "channel", "spend", "revenue", "roi", "roas", "cpa"]
+with b_col:
+    st.markdown("##### :material/trending_up: Best campaigns by ROI")
+    if best.empty:
+        st.caption("No campaign has both spend and revenue in this selection.")
+    else:
+        show_table(best, summary_cols, "best", "best_campaigns_by_roi.csv")
+with w_col:
+    st.markdown("##### :material/trending_down: Worst campaigns by ROI")
+    if worst.empty:
+        st.caption("Not enough campaigns with an ROI to list the worst separately.")
+    else:
+        show_table(worst, summary_cols, "worst", "worst_campaigns_by_roi.csv")
+no_roi = metrics[metrics["roi"].isna()]
+if len(no_roi):
+    st.caption(
+        f"ROI is n/a for {len(no_roi):,} campaign(s) without spend or revenue: "
+        f"{', '.join(no_roi['campaign_name'].astype(str).head(5))}{' ...' if len(no_roi) > 5 else ''}."
+    )
+
+tabs = st.tabs(
+    [
+        ":material/table: Campaigns",
+        ":material/show_chart: Trends",
+        ":material/hub: Channels",
+        ":material/splitscreen: Breakdowns",
+        ":material/filter_alt: Funnel",
+        ":material/grid_on: Segment response",
+    ]
+)
+
+with tabs[0]:
+    left, right = st.columns(2)
+    left.plotly_chart(cc.roi_bar(metrics), width="stretch", key="chart_roi")
+    right.plotly_chart(cc.spend_revenue_bubble(metrics), width="stretch", key="chart_bubble")
+    st.markdown("##### All campaigns")
+    st.caption(
+        "Click a column header to sort. Ratios are ratios of totals (not averages of daily ratios); "
+        "n/a where the denominator is zero."
+    )
+    show_table(
+        metrics,
+        TABLE_COLUMNS + (["assumed_revenue"] if totals.assumed_revenue else []),
+        "campaigns",
+        "campaign_metrics.csv",
+        "Download campaign table CSV",
+    )
+
+with tabs[1]:
+    c1, c2, c3 = st.columns(3)
+    grain = c1.segmented_control("Per", list(engine.GRAINS), default="week", key="cmp_grain") or "week"
+    metric = c2.selectbox(
+        "Metric", TREND_METRICS, format_func=lambda m: cc.METRIC_FORMATS[m][0], key="cmp_metric"
+    )
+    split_by = c3.selectbox(
+        "Split by",
+        [None, "channel", "campaign"],
+        key="cmp_split",
+        format_func=lambda s: {None: "Nothing (total)", "channel": "Channel", "campaign": "Campaign"}[s],
+    )
+    trend = load_trend(version, grain, split_by, filters, value)
+    group_col = {"channel": "channel", "campaign": "campaign_name"}.get(split_by)
+    st.plotly_chart(cc.trend_chart(trend, metric, group_col), width="stretch", key="chart_trend")
+    with st.expander("The numbers behind the chart"):
+        keys = ["period"] + (
+            ["campaign_id", "campaign_name", "channel"]
+            if split_by == "campaign"
+            else ["channel"]
+            if split_by == "channel"
+            else []
+        )
+        show_table(
+            trend,
+            keys + [c for c in TABLE_COLUMNS if c not in ("campaign_id", "campaign_name", "channel")],
+            "trend",
+            f"campaign_trend_per_{grain}.csv",
+        )
+
+with tabs[2]:
+    by_channel = load_metrics(version, "channel", filters, value)
+    left, right = st.columns(2)
+    left.plotly_chart(cc.channel_mix(by_channel), width="stretch", key="chart_mix")
+    right.plotly_chart(cc.breakdown_bar(by_channel, "channel", "roas"), width="stretch", key="chart_ch_roas")
+    show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv")
+
+with tabs[3]:
+    dims = load_dimensions(version)
+    if not dims:
+        st.info(
+            "The campaign file has no extra columns to break down by. Columns such as age band, gender, "
+            "interest or ad set are kept automatically when you upload them.",
+            icon=":material/info:",
+        )
+    else:
+        c1, c2 = st.columns(2)
+        dim = c1.selectbox("Break down by", dims, key="cmp_dim")
+        bmetric = c2.selectbox(
+            "Metric",
+            ["roas", "roi", "cpa", "conversion_rate_click", "ctr", "cpc", "spend", "conversions"],
+            format_func=lambda m: cc.METRIC_FORMATS[m][0],
+            key="cmp_dim_metric",
+        )
+        breakdown = load_metrics(version, dim, filters, value)
+        st.plotly_chart(cc.breakdown_bar(breakdown, dim, bmetric), width="stretch", key="chart_breakdown")
+        show_table(breakdown, [dim] + TABLE_COLUMNS[3:], "breakdown", f"campaigns_by_{dim}.csv")
+
+with tabs[4]:
+    funnel_by = (
+        st.segmented_control("Funnel for", ["All", "Channel", "Campaign"], default="All", key="cmp_funnel_by")
+        or "All"
+    )
+    by = {"All": None, "Channel": "channel", "Campaign": "campaign"}[funnel_by]
+    funnel = load_funnel(version, by, filters)
+    if by == "campaign":
+        funnel = funnel.assign(group=funnel["group"].map(lambda c: labels.get(c, c)))
+    st.plotly_chart(cc.funnel_chart(funnel), width="stretch", key="chart_funnel")
+    if "Orders" in set(funnel["step"]):
+        st.caption(
+            "Orders come from your order file (order lines that carry this campaign, or this channel when "
+            "they name no campaign), so they can differ from the conversions the ad platform reports. "
+            "Revenue on the orders step is net of returns."
+        )
+    show_table(
+        funnel.rename(columns={"group": funnel_by}),
+        [funnel_by, "step", "value", "step_conversion", "drop_off", "from_first", "revenue"],
+        "funnel",
+        "campaign_funnel.csv",
+    )
+
+with tabs[5]:
+    c1, c2 = st.columns(2)
+    source = c1.radio(
+        "Customers",
+        ["orders", "experiments"],
+        horizontal=True,
+        key="cmp_resp_source",
+        format_func=lambda s: {
+            "orders": "Buyers through campaigns (orders)",
+            "experiments": "Exposed customers (experiments)",
+        }[s],
+    )
+    shown = c2.radio(
+        "Colour by",
+        ["response_rate", "revenue_per_customer"],
+        horizontal=True,
+        key="cmp_resp_value",
+        format_func=lambda v: {
+            "response_rate": "Response rate",
+            "revenue_per_customer": "Revenue per customer",
+        }[v],
+    )
+    try:
+        with st.spinner("Joining customers to their segments ..."):
+            # orders name campaigns, not channels: the channel filter becomes the campaigns it leaves
+            in_view = tuple(metrics["campaign_id"]) if (channels or picked_campaigns) else None
+            resp_filters = engine.CampaignFilter(start, end, None, in_view)
+            response = load_response(version, source, resp_filters if source == "orders" else None)
+    except engine.EngineError as error:
+        components.show_error(error)
+    else:
+        if source == "orders":
+            response = response.assign(campaign=response["campaign"].map(lambda c: labels.get(c, c)))
+            st.caption(
+                "Orders record no exposures, so the base is every customer of the segment: the rate is the "
+                "share of the segment who bought through the campaign, revenue is per segment customer."
+            )
+        else:
+            st.caption("Each experiment variant is a column; the base is the customers exposed to it.")
+        st.plotly_chart(cc.segment_heatmap(response, shown), width="stretch", key="chart_heat")
+        show_table(response, list(response.columns), "response", f"segment_response_{source}.csv")

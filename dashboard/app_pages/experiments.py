@@ -1,6 +1,426 @@
-"""experiments page (being written)."""
+"""Experiments: did each A/B test's variant really win, can the split be trusted, and how big must the next be."""
 
+from __future__ import annotations
+
+import pandas as pd
 import streamlit as st
 
+import engine
+from dashboard import charts_campaigns as cc
+from dashboard import components, state
+from dashboard.components import Kpi, fmt_int, fmt_pct
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_summary(version: int):
+    return engine.experiment_summary(state.cursor())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_list(version: int):
+    return engine.experiment_list(state.cursor())
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_variants(version: int, experiment_id: str) -> list[str]:
+    return engine.experiment_variants(state.cursor(), experiment_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def load_analysis(
+    version: int, experiment_id: str, control: str | None, split: tuple | None, confidence: float
+):
+    return engine.analyse_experiment(
+        state.cursor(), experiment_id, control, dict(split) if split else None, confidence
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_response(version: int, experiment_id: str):
+    return engine.segment_response(state.cursor(), "experiments", experiment_id=experiment_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def plan(baseline: float, lift: float, alpha: float, power: float, variants: int, daily: float | None):
+    return engine.plan_experiment(baseline, lift, alpha, power, variants, daily)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def plan_curve(baseline: float, alpha: float, power: float, variants: int) -> pd.DataFrame:
+    rows = []
+    for lift in [x / 100 for x in range(2, 101)]:
+        try:
+            rows.append(
+                {
+                    "relative_lift": lift,
+                    "per_variant": engine.plan_experiment(baseline, lift, alpha, power, variants).per_variant,
+                }
+            )
+        except engine.EngineError:  # the target rate would pass 100%
+            break
+    return pd.DataFrame(rows, columns=["relative_lift", "per_variant"])
+
+
+VERDICT_BOX = {
+    "winner": (st.success, ":material/emoji_events:"),
+    "loser": (st.warning, ":material/trending_down:"),
+    "inconclusive": (st.info, ":material/hourglass_top:"),
+    "invalid": (st.error, ":material/report:"),
+    "insufficient": (st.info, ":material/hourglass_empty:"),
+}
+LEVEL_LABELS = {
+    "winner": "Winner",
+    "loser": "Variant worse",
+    "inconclusive": "No clear difference",
+    "invalid": "Do not trust (split is off)",
+    "insufficient": "Not enough data",
+}
+RESULT_HEADERS = {
+    "variant": "Variant",
+    "outcome": "Outcome",
+    "exposures": "Customers",
+    "conversions": "Conversions",
+    "conversion_rate": "Conv. rate",
+    "rate_ci_low": "Rate low",
+    "rate_ci_high": "Rate high",
+    "abs_lift": "Lift (pts)",
+    "abs_lift_ci_low": "Lift low",
+    "abs_lift_ci_high": "Lift high",
+    "rel_lift": "Relative lift",
+    "rel_lift_ci_low": "Rel. low",
+    "rel_lift_ci_high": "Rel. high",
+    "p_value": "p-value",
+    "p_value_adjusted": "p (corrected)",
+    "prob_beat_control": "P(beats control)",
+    "revenue": "Revenue",
+    "revenue_per_exposed": "Revenue / customer",
+    "revenue_diff": "Diff / customer",
+    "revenue_diff_ci_low": "Diff low",
+    "revenue_diff_ci_high": "Diff high",
+    "revenue_p_value": "Welch p",
+    "revenue_p_value_adjusted": "Welch p (corrected)",
+    "intended_share": "Intended share",
+    "observed_share": "Observed share",
+    "experiment_id": "Experiment",
+    "variants": "Variants",
+    "customers": "Customers",
+    "control": "Control",
+    "control_rate": "Control rate",
+    "best_variant": "Best variant",
+    "best_rate": "Best rate",
+    "srm_p_value": "SRM p",
+    "verdict_level": "Verdict",
+}
+
+
+def show_table(frame: pd.DataFrame, columns: list[str], key: str, file_name: str) -> None:
+    shown = frame[[c for c in columns if c in frame.columns]]
+    st.dataframe(
+        cc.styled_table(shown, RESULT_HEADERS),
+        hide_index=True,
+        width="stretch",
+        key=f"tbl_{key}",
+        placeholder="n/a",
+    )
+    components.csv_download(shown, file_name, key=f"dl_{key}")
+
+
+def planner(default_rate: float | None) -> None:
+    st.subheader(":material/calculate: Plan the next test")
+    st.caption(
+        "How many customers each variant needs so that a real lift of the chosen size is detected "
+        "(two-sided test). With more than two variants the significance level is split over the "
+        "comparisons with control, as on the results above."
+    )
+    c1, c2, c3, c4, c5 = st.columns(5)
+    baseline = (
+        c1.number_input(
+            "Control conversion rate (%)",
+            0.01,
+            99.0,
+            round((default_rate or 0.05) * 100, 2),
+            step=0.5,
+            key="plan_rate",
+        )
+        / 100
+    )
+    lift = c2.number_input("Lift to detect (%, relative)", 1.0, 500.0, 10.0, step=1.0, key="plan_lift") / 100
+    power = c3.select_slider(
+        "Power", [0.7, 0.8, 0.9, 0.95], value=0.8, key="plan_power", format_func=lambda p: f"{p:.0%}"
+    )
+    variants = c4.number_input("Variants (incl. control)", 2, 10, 2, key="plan_variants")
+    daily = c5.number_input(
+        "Customers per day",
+        0,
+        10_000_000,
+        1000,
+        step=100,
+        key="plan_daily",
+        help="Customers entering the test per day, for the duration; 0 to leave it out.",
+    )
+    alpha = st.session_state.get("exp_alpha", 0.05)
+    try:
+        result = plan(baseline, lift, alpha, power, int(variants), float(daily) or None)
+    except engine.EngineError as error:
+        components.show_error(error)
+        return
+    components.kpi_row(
+        [
+            Kpi("Customers per variant", fmt_int(result.per_variant)),
+            Kpi("Customers in total", fmt_int(result.total)),
+            Kpi(
+                "Days to run",
+                "n/a" if result.days is None else f"{result.days:,}",
+                help="Total customers / customers per day; run whole weeks to even out weekday effects.",
+            ),
+            Kpi(
+                "Target rate",
+                fmt_pct(result.target_rate, 2),
+                help=f"Control {fmt_pct(baseline, 2)} x (1 + {lift:.0%}); significance level per comparison "
+                f"{result.alpha_per_comparison:.3g}.",
+            ),
+        ]
+    )
+    curve = plan_curve(baseline, alpha, power, int(variants))
+    if not curve.empty:
+        st.plotly_chart(cc.plan_curve(curve, lift), width="stretch", key="chart_plan")
+
+
 st.title("Experiments")
-st.info("Coming soon.")
+version = state.data_version()
+counts = state.table_counts(version)
+if counts["experiments"] == 0:
+    components.no_data("experiments", "experiments")
+    st.caption(
+        "One row per exposed customer (experiment, variant, customer, converted, revenue) or one row per "
+        "variant with exposures and conversions counts both work."
+    )
+    planner(None)
+    st.stop()
+
+summary = load_summary(version)
+with st.expander(f"All experiments ({len(summary)})", expanded=len(summary) > 1, icon=":material/list:"):
+    view = summary.assign(verdict_level=summary["verdict_level"].map(LEVEL_LABELS))
+    show_table(
+        view,
+        [
+            "experiment_id",
+            "variants",
+            "customers",
+            "control",
+            "control_rate",
+            "best_variant",
+            "best_rate",
+            "rel_lift",
+            "p_value_adjusted",
+            "prob_beat_control",
+            "srm_p_value",
+            "verdict_level",
+        ],
+        "summary",
+        "experiments_summary.csv",
+    )
+
+experiments = load_list(version)
+c1, c2, c3 = st.columns([2, 1.3, 1])
+experiment_id = c1.selectbox("Experiment", list(experiments["experiment_id"]), key="exp_id")
+variant_names = load_variants(version, experiment_id)
+detected = engine.detect_control(variant_names) if variant_names else None
+control = c2.selectbox(
+    "Control",
+    variant_names,
+    index=variant_names.index(detected) if detected else 0,
+    key=f"exp_control_{experiment_id}",
+    help="Detected from the name (control, A, baseline, original); change it if needed.",
+)
+confidence = c3.selectbox(
+    "Confidence", [0.9, 0.95, 0.99], index=1, format_func=lambda c: f"{c:.0%}", key="exp_confidence"
+)
+st.session_state["exp_alpha"] = round(1 - confidence, 4)
+
+split = None
+with st.expander("Intended split", icon=":material/call_split:"):
+    st.caption(
+        "The share of customers each variant was meant to get (any numbers: 50/50, 90/10 ...). The "
+        "sample-ratio check compares the real split with it."
+    )
+    cols = st.columns(min(len(variant_names), 6) or 1)
+    weights = []
+    for i, name in enumerate(variant_names):
+        weights.append(
+            cols[i % len(cols)].number_input(
+                name, 0.1, 1000.0, 1.0, step=1.0, key=f"exp_split_{experiment_id}_{name}"
+            )
+        )
+    if len(set(weights)) > 1:
+        split = tuple(zip(variant_names, weights, strict=True))
+
+try:
+    result = load_analysis(version, experiment_id, control, split, confidence)
+except engine.EngineError as error:
+    components.show_error(error)
+    planner(None)
+    st.stop()
+
+box, icon = VERDICT_BOX[result.verdict_level]
+box(result.verdict, icon=icon)
+
+v = result.variants
+control_row = v.iloc[0]
+others = v.iloc[1:]
+best = others.sort_values("conversion_rate", ascending=False, kind="mergesort").iloc[0]
+period = ""
+if result.first_exposure is not None:
+    period = f"{result.first_exposure:%b %d, %Y} to {result.last_exposure:%b %d, %Y}"
+components.kpi_row(
+    [
+        Kpi(
+            "Customers",
+            fmt_int(v["exposures"].sum()),
+            help=f"Exposed customers, {period}." if period else None,
+        ),
+        Kpi(
+            "Control rate",
+            fmt_pct(control_row["conversion_rate"], 2),
+            help=f"Conversion rate of the control, variant {result.control}.",
+        ),
+        Kpi(
+            "Best variant rate",
+            fmt_pct(best["conversion_rate"], 2),
+            delta=None if pd.isna(best["rel_lift"]) else f"{best['rel_lift']:+.1%}",
+            delta_color="normal" if best["significant"] else "off",
+            help=f"Variant {best['variant']}; the change is its relative lift over control.",
+        ),
+        Kpi(
+            "p-value",
+            "n/a"
+            if pd.isna(best["p_value_adjusted"])
+            else ("< 0.001" if best["p_value_adjusted"] < 0.001 else f"{best['p_value_adjusted']:.3f}"),
+            help="Two-proportion z-test" + (" (Holm-corrected)." if len(others) > 1 else "."),
+        ),
+        Kpi(
+            "P(beats control)",
+            fmt_pct(best["prob_beat_control"]),
+            help="Bayesian probability that the variant's true rate is above control's (uniform priors). It is "
+            "not the same as significance: read it together with the interval.",
+        ),
+        Kpi(
+            "Sample ratio",
+            "OK" if not result.srm.mismatch else "Mismatch",
+            help=f"Chi-square test of the split against the intended one: p = {result.srm.p_value:.4g} "
+            f"(alarm below {result.srm.threshold}).",
+        ),
+    ]
+)
+
+left, right = st.columns(2)
+left.plotly_chart(cc.variant_rates(v, confidence), width="stretch", key="chart_rates")
+right.plotly_chart(
+    cc.lift_chart(
+        v, f"{1 - (1 - confidence) / max(len(others), 1):.1%}" if len(others) > 1 else f"{confidence:.0%}"
+    ),
+    width="stretch",
+    key="chart_lift",
+)
+
+st.markdown("##### Results per variant")
+st.caption(result.correction)
+show_table(
+    v,
+    [
+        "variant",
+        "outcome",
+        "exposures",
+        "conversions",
+        "conversion_rate",
+        "rate_ci_low",
+        "rate_ci_high",
+        "abs_lift",
+        "abs_lift_ci_low",
+        "abs_lift_ci_high",
+        "rel_lift",
+        "rel_lift_ci_low",
+        "rel_lift_ci_high",
+        "p_value",
+        "p_value_adjusted",
+        "prob_beat_control",
+    ],
+    "results",
+    f"experiment_{experiment_id}_results.csv",
+)
+
+if result.revenue_available:
+    st.markdown("##### Revenue per exposed customer")
+    st.caption(
+        "Welch's t-test (unequal variances) on revenue per customer; customers without revenue count as zero."
+    )
+    show_table(
+        v,
+        [
+            "variant",
+            "exposures",
+            "revenue",
+            "revenue_per_exposed",
+            "revenue_diff",
+            "revenue_diff_ci_low",
+            "revenue_diff_ci_high",
+            "revenue_p_value",
+            "revenue_p_value_adjusted",
+        ],
+        "revenue",
+        f"experiment_{experiment_id}_revenue.csv",
+    )
+
+with st.expander(
+    "Sample-ratio check and data notes",
+    icon=":material/fact_check:",
+    expanded=result.srm.mismatch or bool(result.notes),
+):
+    srm = pd.DataFrame(
+        {
+            "variant": result.srm.variants,
+            "exposures": result.srm.observed,
+            "expected": result.srm.expected,
+            "intended_share": v["intended_share"].astype(float),
+            "observed_share": v["observed_share"].astype(float),
+        }
+    )
+    show_table(srm, list(srm.columns), "srm", f"experiment_{experiment_id}_srm.csv")
+    st.caption(
+        f"Chi-square {result.srm.chi2:.2f}, p = {result.srm.p_value:.4g}; a p-value below "
+        f"{result.srm.threshold} means the split is off and the result is not trusted."
+    )
+    for note in result.notes:
+        st.markdown(f"- {note}")
+
+with st.expander("By customer segment", icon=":material/grid_on:"):
+    try:
+        with st.spinner("Joining customers to their segments ..."):
+            response = load_response(version, experiment_id)
+    except engine.EngineError as error:
+        components.show_error(error)
+    else:
+        st.caption(
+            "Conversion per segment and variant. Segments are small: treat differences here as ideas to "
+            "test, not results."
+        )
+        st.plotly_chart(cc.segment_heatmap(response, "response_rate"), width="stretch", key="chart_exp_heat")
+        show_table(
+            response, list(response.columns), "exp_response", f"experiment_{experiment_id}_segments.csv"
+        )
+
+with st.expander("How these numbers are computed", icon=":material/functions:"):
+    st.markdown(
+        "- **Conversion rate interval**: Wilson score interval.\n"
+        "- **Lift interval**: Newcombe's method for the difference in rates; relative lift from the log of the "
+        "rate ratio.\n"
+        "- **p-value**: two-sided two-proportion z-test. With several variants, p-values are Holm-corrected and "
+        "intervals widened (Bonferroni) so the whole set holds at the chosen confidence.\n"
+        "- **Revenue**: Welch's t-test on revenue per exposed customer.\n"
+        "- **Sample-ratio mismatch**: chi-square test of customers per variant against the intended split.\n"
+        "- **Probability to beat control**: Beta-Binomial model with uniform priors, computed exactly.\n"
+        f"- A result is called a win only when the corrected p-value is below {1 - confidence:.2g}, the split "
+        "check passes and every variant has enough customers."
+    )
+
+planner(control_row["conversion_rate"] if pd.notna(control_row["conversion_rate"]) else None)

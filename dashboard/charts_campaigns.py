@@ -1,0 +1,501 @@
+"""Pure chart functions for the Campaigns and Experiments pages: DataFrame -> plotly Figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from dashboard.charts import PALETTE, PRIMARY, color_map, style
+
+GOOD = "#54a24b"
+BAD = "#e45756"
+NEUTRAL = "#bab0ac"
+
+# How each metric is shown on an axis and in a hover label: (label, tick format, hover format).
+METRIC_FORMATS: dict[str, tuple[str, str, str]] = {
+    "spend": ("Spend", "$,.0f", "$,.0f"),
+    "revenue": ("Revenue", "$,.0f", "$,.0f"),
+    "revenue_minus_spend": ("Revenue - spend", "$,.0f", "$,.0f"),
+    "impressions": ("Impressions", ",.0f", ",.0f"),
+    "clicks": ("Clicks", ",.0f", ",.0f"),
+    "conversions": ("Conversions", ",.0f", ",.0f"),
+    "ctr": ("CTR", ".1%", ".2%"),
+    "conversion_rate_click": ("Conversion rate per click", ".1%", ".2%"),
+    "conversion_rate_impression": ("Conversion rate per impression", ".2%", ".3%"),
+    "cpc": ("CPC", "$,.2f", "$,.2f"),
+    "cpm": ("CPM", "$,.2f", "$,.2f"),
+    "cpa": ("CPA", "$,.2f", "$,.2f"),
+    "roas": ("ROAS", ".2f", ".2f"),
+    "roi": ("ROI", ".0%", ".1%"),
+}
+
+
+def _floats(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Copy with nullable numbers as plain floats (NaN where missing) so plotly draws gaps, not errors."""
+    out = frame.copy()
+    for col in columns:
+        if col in out.columns:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+    return out
+
+
+def _label(row: pd.Series) -> str:
+    name, cid = str(row.get("campaign_name", "")), str(row.get("campaign_id", ""))
+    return name if name == cid or not name else f"{name} ({cid})"
+
+
+def empty_figure(title: str, message: str) -> go.Figure:
+    """A blank chart that says why it is blank."""
+    fig = go.Figure()
+    fig.add_annotation(
+        text=message,
+        showarrow=False,
+        font=dict(size=14, color="#6b7280"),
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+    )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return style(fig, title, height=260)
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+def roi_bar(metrics: pd.DataFrame, limit: int = 30) -> go.Figure:
+    """ROI per campaign as horizontal bars, green above break-even and red below; n/a campaigns left out."""
+    data = _floats(metrics, ["roi", "spend", "revenue"])
+    data = data[data["roi"].notna()].sort_values("roi", kind="mergesort")
+    if data.empty:
+        return empty_figure("ROI by campaign", "No campaign has both spend and revenue")
+    if len(data) > limit:  # the extremes tell the story; the table has every campaign
+        data = pd.concat([data.head(limit // 2), data.tail(limit - limit // 2)])
+    labels = [_label(r) for _, r in data.iterrows()]
+    fig = go.Figure(
+        go.Bar(
+            x=data["roi"],
+            y=labels,
+            orientation="h",
+            marker_color=np.where(data["roi"] >= 0, GOOD, BAD),
+            customdata=np.stack([data["spend"], data["revenue"]], axis=1),
+            hovertemplate="%{y}<br>ROI %{x:.1%}<br>Spend $%{customdata[0]:,.0f}<br>"
+            "Revenue $%{customdata[1]:,.0f}<extra></extra>",
+        )
+    )
+    fig.add_vline(x=0, line_color="#6b7280", line_width=1)
+    fig.update_layout(
+        xaxis=dict(title="ROI = (revenue - spend) / spend", tickformat=".0%"),
+        yaxis=dict(title=None, automargin=True),
+    )
+    return style(fig, "ROI by campaign", height=max(320, 26 * len(data) + 110))
+
+
+def spend_revenue_bubble(metrics: pd.DataFrame) -> go.Figure:
+    """Spend (x) against revenue (y) per campaign, bubbles sized by conversions and coloured by channel,
+    with the break-even line revenue = spend."""
+    data = _floats(metrics, ["spend", "revenue", "conversions", "roi"])
+    data = data[data["spend"].notna() & data["revenue"].notna()]
+    if data.empty:
+        return empty_figure("Spend vs revenue", "No campaign has both spend and revenue")
+    colors = color_map(data["channel"])
+    fig = go.Figure()
+    size_ref = 2.0 * max(float(data["conversions"].fillna(0).max()), 1.0) / (45.0**2)
+    for channel in sorted(data["channel"].unique()):
+        part = data[data["channel"] == channel]
+        fig.add_scatter(
+            x=part["spend"],
+            y=part["revenue"],
+            mode="markers",
+            name=str(channel),
+            text=[_label(r) for _, r in part.iterrows()],
+            marker=dict(
+                size=part["conversions"].fillna(0).clip(lower=0),
+                sizemode="area",
+                sizeref=size_ref,
+                sizemin=5,
+                color=colors[str(channel)],
+                line=dict(width=1, color="white"),
+                opacity=0.85,
+            ),
+            customdata=np.stack([part["conversions"].fillna(0), part["roi"]], axis=1),
+            hovertemplate="%{text}<br>Spend $%{x:,.0f}<br>Revenue $%{y:,.0f}<br>"
+            "Conversions %{customdata[0]:,.0f}<br>ROI %{customdata[1]:.1%}<extra></extra>",
+        )
+    top = float(max(data["spend"].max(), data["revenue"].max()) * 1.05)
+    fig.add_scatter(
+        x=[0, top],
+        y=[0, top],
+        mode="lines",
+        name="Break-even (revenue = spend)",
+        line=dict(color="#6b7280", dash="dash", width=1),
+        hoverinfo="skip",
+    )
+    fig.update_layout(
+        xaxis=dict(title="Spend", tickprefix="$", separatethousands=True, rangemode="tozero"),
+        yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True, rangemode="tozero"),
+    )
+    style(fig, "Spend vs revenue (bubble size: conversions)", height=440)
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, x=1.02, xanchor="left"))
+    return fig
+
+
+def trend_chart(trend: pd.DataFrame, metric: str = "spend", by: str | None = None) -> go.Figure:
+    """One metric over time, one line per group when ``by`` is set (periods where it is n/a are gaps)."""
+    label, tick, hover = METRIC_FORMATS.get(metric, (metric, ",.2f", ",.2f"))
+    if trend.empty:
+        return empty_figure(f"{label} over time", "No dated campaign rows in this selection")
+    data = _floats(trend, [metric])
+    fig = go.Figure()
+    if by:
+        colors = color_map(data[by].astype(str))
+        for group in sorted(data[by].astype(str).unique()):
+            part = data[data[by].astype(str) == group]
+            fig.add_scatter(
+                x=part["period"],
+                y=part[metric],
+                mode="lines+markers",
+                name=group,
+                line=dict(color=colors[group], width=2),
+                marker=dict(size=4),
+                hovertemplate=f"%{{x|%b %d, %Y}}<br>{group}: %{{y:{hover}}}<extra></extra>",
+            )
+    else:
+        fig.add_scatter(
+            x=data["period"],
+            y=data[metric],
+            mode="lines+markers",
+            name=label,
+            line=dict(color=PRIMARY, width=2),
+            marker=dict(size=4),
+            hovertemplate=f"%{{x|%b %d, %Y}}<br>%{{y:{hover}}}<extra></extra>",
+        )
+    fig.update_layout(yaxis=dict(title=label, tickformat=tick), xaxis_title=None, hovermode="x unified")
+    return style(fig, f"{label} over time")
+
+
+def channel_mix(channels: pd.DataFrame) -> go.Figure:
+    """Share of spend, revenue and conversions per channel as 100% stacked bars."""
+    data = _floats(channels, ["spend", "revenue", "conversions"])
+    if data.empty:
+        return empty_figure("Channel mix", "No campaign rows in this selection")
+    measures = [("Spend", "spend"), ("Revenue", "revenue"), ("Conversions", "conversions")]
+    colors = color_map(data["channel"])
+    fig = go.Figure()
+    for _, row in data.sort_values("channel").iterrows():
+        shares, values = [], []
+        for _, col in measures:
+            total = data[col].sum()
+            shares.append(row[col] / total if total and not pd.isna(row[col]) else None)
+            values.append(row[col])
+        fig.add_bar(
+            y=[m for m, _ in measures],
+            x=shares,
+            name=str(row["channel"]),
+            orientation="h",
+            marker_color=colors[str(row["channel"])],
+            customdata=values,
+            hovertemplate=f"{row['channel']}<br>%{{y}}: %{{x:.1%}} (%{{customdata:,.0f}})<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        xaxis=dict(tickformat=".0%", range=[0, 1], title="Share of total"),
+        yaxis=dict(autorange="reversed"),
+    )
+    return style(fig, "Channel mix", height=320)
+
+
+def breakdown_bar(frame: pd.DataFrame, dimension: str, metric: str = "roas") -> go.Figure:
+    """One metric per value of a campaign dimension (age band, device ...); n/a values left out."""
+    label, tick, hover = METRIC_FORMATS.get(metric, (metric, ",.2f", ",.2f"))
+    data = _floats(frame, [metric, "spend"])
+    data = data[data[metric].notna()]
+    if data.empty:
+        return empty_figure(f"{label} by {dimension}", f"{label} is n/a for every {dimension}")
+    fig = go.Figure(
+        go.Bar(
+            x=data[dimension].astype(str),
+            y=data[metric],
+            marker_color=PRIMARY,
+            customdata=data["spend"],
+            hovertemplate=f"%{{x}}<br>{label} %{{y:{hover}}}<br>Spend $%{{customdata:,.0f}}<extra></extra>",
+        )
+    )
+    fig.update_layout(yaxis=dict(title=label, tickformat=tick), xaxis=dict(title=dimension, type="category"))
+    return style(fig, f"{label} by {dimension}", height=340)
+
+
+def funnel_chart(funnel: pd.DataFrame) -> go.Figure:
+    """Impressions -> clicks -> conversions (-> orders) per group, with the share kept at each step.
+
+    The steps shrink by orders of magnitude, so the bars use a log axis and the labels give exact values.
+    """
+    if funnel.empty:
+        return empty_figure("Funnel", "No campaign rows in this selection")
+    data = _floats(funnel, ["value", "step_conversion", "from_first"])
+    groups = list(dict.fromkeys(data["group"]))
+    colors = color_map(groups) if len(groups) > 1 else {groups[0]: PRIMARY}
+    fig = go.Figure()
+    for group in groups:
+        part = data[data["group"] == group]
+        text = [
+            f"{v:,.0f}" + ("" if pd.isna(c) else f" ({c:.1%} of previous)")
+            for v, c in zip(part["value"].fillna(0), part["step_conversion"], strict=True)
+        ]
+        fig.add_bar(
+            x=part["step"],
+            y=part["value"].where(part["value"] > 0),
+            name=str(group),
+            marker_color=colors[str(group)],
+            text=text if len(groups) <= 3 else None,
+            textposition="outside",
+            cliponaxis=False,
+            customdata=np.stack([part["step_conversion"], part["from_first"]], axis=1),
+            hovertemplate=f"{group}<br>%{{x}}: %{{y:,.0f}}<br>of previous step: %{{customdata[0]:.2%}}"
+            f"<br>of impressions: %{{customdata[1]:.3%}}<extra></extra>",
+        )
+    fig.update_layout(
+        barmode="group",
+        yaxis=dict(type="log", dtick=1, title="Count (log scale)"),
+        xaxis_title=None,
+        showlegend=len(groups) > 1,
+    )
+    return style(fig, "Funnel", height=400)
+
+
+def segment_heatmap(response: pd.DataFrame, value: str = "response_rate") -> go.Figure:
+    """Segments (rows) by campaign (columns) coloured by response rate or revenue per customer."""
+    title = {
+        "response_rate": "Response rate by segment and campaign",
+        "revenue_per_customer": "Revenue per customer by segment and campaign",
+    }.get(value, value)
+    if response.empty:
+        return empty_figure(title, "No customers to show")
+    data = _floats(response, [value])
+    pivot = data.pivot(index="segment", columns="campaign", values=value)
+    base = data.drop_duplicates("segment").set_index("segment")["base_customers"]
+    fmt = ".1%" if value == "response_rate" else "$,.2f"
+    fig = px.imshow(
+        pivot.values,
+        x=[str(c) for c in pivot.columns],
+        y=[f"{s} ({int(base.get(s, 0)):,})" if base.index.is_unique else str(s) for s in pivot.index],
+        color_continuous_scale="Blues",
+        aspect="auto",
+    )
+    text = pivot.map(
+        lambda v: "" if pd.isna(v) else (f"{v:.1%}" if value == "response_rate" else f"${v:,.0f}")
+    )
+    if pivot.size <= 200:
+        fig.update_traces(text=text.values, texttemplate="%{text}")
+    fig.update_traces(hovertemplate=f"%{{y}}<br>%{{x}}<br>%{{z:{fmt}}}<extra></extra>")
+    fig.update_layout(
+        xaxis=dict(title=None, type="category"),
+        yaxis_title=None,
+        coloraxis_colorbar=dict(title=None, tickformat=".0%" if value == "response_rate" else "$,.0f"),
+    )
+    return style(fig, title, height=max(360, 30 * len(pivot.index) + 140))
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def variant_rates(variants: pd.DataFrame, confidence: float = 0.95) -> go.Figure:
+    """Conversion rate per variant with its interval; the control's interval shaded across the chart."""
+    data = _floats(variants, ["conversion_rate", "rate_ci_low", "rate_ci_high"])
+    colors = [
+        PALETTE[0] if c else PALETTE[1 + i % (len(PALETTE) - 1)] for i, c in enumerate(data["is_control"])
+    ]
+    fig = go.Figure(
+        go.Scatter(
+            x=data["variant"].astype(str),
+            y=data["conversion_rate"],
+            mode="markers",
+            marker=dict(size=14, color=colors),
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=data["rate_ci_high"] - data["conversion_rate"],
+                arrayminus=data["conversion_rate"] - data["rate_ci_low"],
+                thickness=2,
+                width=10,
+            ),
+            customdata=np.stack([data["rate_ci_low"], data["rate_ci_high"], data["exposures"]], axis=1),
+            hovertemplate="%{x}<br>%{y:.2%} (%{customdata[0]:.2%} to %{customdata[1]:.2%})"
+            "<br>%{customdata[2]:,} customers<extra></extra>",
+            showlegend=False,
+        )
+    )
+    control = data[data["is_control"]]
+    if not control.empty and pd.notna(control["rate_ci_low"].iloc[0]):
+        fig.add_hrect(
+            y0=control["rate_ci_low"].iloc[0],
+            y1=control["rate_ci_high"].iloc[0],
+            fillcolor=PALETTE[0],
+            opacity=0.1,
+            line_width=0,
+        )
+    fig.update_layout(
+        yaxis=dict(title="Conversion rate", tickformat=".1%"), xaxis=dict(title=None, type="category")
+    )
+    return style(fig, f"Conversion rate with {confidence:.0%} interval", height=360)
+
+
+def lift_chart(variants: pd.DataFrame, confidence_label: str = "95%") -> go.Figure:
+    """Relative lift of each variant over control with its interval, and the no-change line."""
+    data = _floats(variants[~variants["is_control"]], ["rel_lift", "rel_lift_ci_low", "rel_lift_ci_high"])
+    data = data[data["rel_lift"].notna()]
+    if data.empty:
+        return empty_figure("Lift over control", "Lift is n/a: the control has no conversions")
+    colors = np.where(data["rel_lift_ci_low"] > 0, GOOD, np.where(data["rel_lift_ci_high"] < 0, BAD, NEUTRAL))
+    fig = go.Figure(
+        go.Scatter(
+            y=data["variant"].astype(str),
+            x=data["rel_lift"],
+            mode="markers",
+            orientation="h",
+            marker=dict(size=14, color=colors),
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=data["rel_lift_ci_high"] - data["rel_lift"],
+                arrayminus=data["rel_lift"] - data["rel_lift_ci_low"],
+                thickness=2,
+                width=10,
+            ),
+            customdata=np.stack([data["rel_lift_ci_low"], data["rel_lift_ci_high"]], axis=1),
+            hovertemplate="%{y}<br>Lift %{x:+.1%}<br>Interval %{customdata[0]:+.1%} to %{customdata[1]:+.1%}"
+            "<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.add_vline(x=0, line_color="#6b7280", line_dash="dash", line_width=1)
+    fig.update_layout(
+        xaxis=dict(title=f"Relative lift vs control ({confidence_label} interval)", tickformat="+.0%"),
+        yaxis=dict(title=None, type="category"),
+    )
+    return style(fig, "Lift over control", height=max(240, 70 * len(data) + 140))
+
+
+def plan_curve(curve: pd.DataFrame, chosen_lift: float | None = None) -> go.Figure:
+    """Customers needed per variant (log scale) against the relative lift to detect."""
+    fig = go.Figure(
+        go.Scatter(
+            x=curve["relative_lift"],
+            y=curve["per_variant"],
+            mode="lines",
+            line=dict(color=PRIMARY, width=2),
+            hovertemplate="Lift %{x:+.0%}<br>%{y:,} customers per variant<extra></extra>",
+            showlegend=False,
+        )
+    )
+    if chosen_lift is not None:
+        fig.add_vline(x=chosen_lift, line_color=GOOD, line_dash="dot")
+    fig.update_layout(
+        xaxis=dict(title="Relative lift to detect", tickformat="+.0%"),
+        yaxis=dict(title="Customers per variant", type="log", dtick=1),
+    )
+    return style(fig, "Sample size needed", height=320)
+
+
+# --------------------------------------------------------------------------- tables
+
+COLUMN_KINDS: dict[str, str] = {
+    "spend": "money",
+    "revenue": "money",
+    "reported_revenue": "money",
+    "assumed_revenue": "money",
+    "revenue_minus_spend": "money",
+    "cpc": "money2",
+    "cpm": "money2",
+    "cpa": "money2",
+    "impressions": "count",
+    "clicks": "count",
+    "conversions": "count",
+    "rows": "count",
+    "rows_without_revenue": "count",
+    "value": "count",
+    "orders": "count",
+    "ctr": "pct2",
+    "conversion_rate_click": "pct2",
+    "conversion_rate_impression": "pct3",
+    "roi": "pct1",
+    "roas": "ratio",
+    "step_conversion": "pct2",
+    "drop_off": "pct2",
+    "from_first": "pct3",
+    "response_rate": "pct1",
+    "revenue_per_customer": "money2",
+    "base_customers": "count",
+    "responders": "count",
+    "exposures": "count",
+    "customers": "count",
+    "conversion_rate": "pct2",
+    "rate_ci_low": "pct2",
+    "rate_ci_high": "pct2",
+    "abs_lift": "pts",
+    "abs_lift_ci_low": "pts",
+    "abs_lift_ci_high": "pts",
+    "rel_lift": "spct",
+    "rel_lift_ci_low": "spct",
+    "rel_lift_ci_high": "spct",
+    "p_value": "p",
+    "p_value_adjusted": "p",
+    "prob_beat_control": "pct1",
+    "revenue_per_exposed": "money2",
+    "revenue_sd": "money2",
+    "revenue_diff": "money2",
+    "revenue_diff_ci_low": "money2",
+    "revenue_diff_ci_high": "money2",
+    "revenue_p_value": "p",
+    "revenue_p_value_adjusted": "p",
+    "intended_share": "pct1",
+    "observed_share": "pct1",
+    "control_rate": "pct2",
+    "best_rate": "pct2",
+    "srm_p_value": "p",
+    "z_statistic": "ratio",
+}
+
+
+def _money(digits: int):
+    def fmt(v: float) -> str:
+        return f"${v:,.{digits}f}" if v >= 0 else f"-${-v:,.{digits}f}"
+
+    return fmt
+
+
+_FORMATTERS = {
+    "money": _money(0),
+    "money2": _money(2),
+    "count": "{:,.0f}".format,
+    "pct1": "{:.1%}".format,
+    "pct2": "{:.2%}".format,
+    "pct3": "{:.3%}".format,
+    "spct": "{:+.1%}".format,
+    "pts": lambda v: f"{v * 100:+.2f} pts",
+    "ratio": "{:.2f}".format,
+    "p": lambda v: "< 0.001" if v < 0.001 else f"{v:.3f}",
+}
+
+
+def styled_table(
+    frame: pd.DataFrame, headers: dict[str, str] | None = None, kinds: dict[str, str] | None = None
+):
+    """A pandas Styler that shows money, rates and p-values readably and missing values as "n/a", with
+    columns renamed by ``headers``. Sorting in ``st.dataframe`` still uses the underlying numbers."""
+    kinds = {**COLUMN_KINDS, **(kinds or {})}
+    headers = headers or {}
+    data = frame.copy()
+    formats = {}
+    for col in data.columns:
+        kind = kinds.get(col)
+        if kind and pd.api.types.is_numeric_dtype(data[col]):
+            data[col] = pd.to_numeric(data[col], errors="coerce").astype("float64")
+            formats[headers.get(col, col)] = _FORMATTERS[kind]
+    data = data.rename(columns=headers)
+    return data.style.format(formats, na_rep="n/a")

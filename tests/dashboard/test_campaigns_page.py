@@ -1,0 +1,106 @@
+"""The Campaigns page through AppTest: renders on the sample, reacts to filters, handles an empty store."""
+
+from __future__ import annotations
+
+import json
+
+from streamlit.testing.v1 import AppTest
+
+import engine
+from dashboard.components import fmt_money_short
+from tests.dashboard.test_app_pages import APP
+
+PAGE = "app_pages/campaigns.py"
+
+
+def _open(**session) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [w.value for w in at.warning]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_campaigns_page_on_the_sample(app_db):
+    at = _open()
+    assert at.title[0].value == "Campaigns"
+    labels = [m.label for m in at.metric]
+    assert labels[:4] == ["Spend", "Revenue", "ROAS", "ROI"]
+    assert all(m.value not in ("inf", "nan", "NaN") for m in at.metric)
+    assert "Best campaigns by ROI" in _texts(at)
+    # the newsletter has no spend: its ROI is n/a, said in words
+    assert "ROI is n/a for 1 campaign(s)" in _texts(at)
+    tables = at.dataframe
+    assert len(tables) >= 4
+    downloads = at.get("download_button")
+    assert len(downloads) >= len(tables)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 6
+
+
+def test_channel_filter_changes_the_numbers(app_db):
+    at = _open()
+    spend_all = at.metric[0].value
+    con = engine.connect(app_db, shared=False)
+    email = engine.campaign_totals(con, engine.CampaignFilter(channels=("email",)))
+    display = engine.campaign_totals(con, engine.CampaignFilter(channels=("display",)))
+    con.close()
+    at.multiselect(key="cmp_channels").select("email").run()
+    assert not at.exception
+    assert at.metric[0].value != spend_all
+    assert at.metric[0].value == fmt_money_short(email.spend)
+    assert at.metric[3].value == ("n/a" if email.roi is None else f"{email.roi * 100:.1f}%")
+    at.multiselect(key="cmp_channels").unselect("email").select("display").run()
+    assert not at.exception
+    assert at.metric[0].value == fmt_money_short(display.spend)
+
+
+def test_value_per_conversion_is_labelled_as_an_assumption(app_db):
+    con = engine.connect(app_db, shared=False)
+    con.execute("UPDATE campaigns SET revenue = NULL WHERE channel = 'display'")
+    con.close()
+    at = _open()
+    assert "campaign rows have no revenue" in _texts(at)
+    at.number_input(key="cmp_value").set_value(50.0).run()
+    assert not at.exception
+    assert "Assumption:" in _texts(at)
+    assert at.metric[1].label == "Revenue (incl. assumed)"
+
+
+def test_empty_store_says_what_to_upload(empty_app_db):
+    at = _open()
+    assert "No campaign performance yet" in _texts(at)
+    assert not at.metric
+
+
+def _chart_titles(at: AppTest) -> list[str]:
+    titles = []
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        titles.append(spec.get("layout", {}).get("title", {}).get("text", ""))
+    return titles
+
+
+def test_tab_controls_change_what_is_shown(app_db):
+    at = _open()
+    assert "Spend over time" in _chart_titles(at)
+    at.selectbox(key="cmp_metric").set_value("roas").run()
+    at.selectbox(key="cmp_split").set_value("channel").run()
+    assert not at.exception
+    assert "ROAS over time" in _chart_titles(at)
+    at.selectbox(key="cmp_dim").set_value("device").run()
+    assert not at.exception
+    assert "ROAS by device" in _chart_titles(at)
+    at.radio(key="cmp_resp_source").set_value("experiments").run()
+    assert not at.exception
+    assert "the customers exposed to it" in _texts(at)
+    assert "Response rate by segment and campaign" in _chart_titles(at)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from engine import store
 from engine.errors import IngestError, SchemaError
-from engine.schema import LOAD_ID_COLUMN, TABLES, Field, Table, get_table, normalize_header, safe_column_name
+from engine.schema import LOAD_ID_COLUMN, Field, Table, get_table, normalize_header, safe_column_name
 from engine.store import Connection, quote_ident, quote_literal
 
 # ---------------------------------------------------------------- settings
@@ -1084,7 +1084,7 @@ def _extra_names(spec: Table, mapping: Mapping) -> dict[str, str]:
 
 
 def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Mapping) -> str:
-    """One pass over every row: typed canonical columns, extras, an error code per field and ``_bad``.
+    """One pass over every row: typed canonical columns, extras, and the problems packed in ``_err``/``_vals``.
 
     Three layers so each cell is cleaned once and parsed once: cleaned text -> typed value -> error code.
     """
@@ -1135,21 +1135,21 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
             f"CAST(CASE WHEN {s} IS NULL THEN {1 if fld.required else 0} WHEN {v} IS NULL THEN 2 "
             f"WHEN {' OR '.join(checks) or 'false'} THEN 3 ELSE 0 END AS UTINYINT)"
         )
-        final.append(f"{v} AS {quote_ident(fld.name)}, {code} AS {quote_ident('_e_' + fld.name)}, "
-                     f"CAST({raw} AS VARCHAR) AS _raw_{i}")
+        final.append(f"{v} AS {quote_ident(fld.name)}, {code} AS _c{i}, CAST({raw} AS VARCHAR) AS _raw_{i}")
         error_cols.append((i, fld.name))
     final += [quote_ident(stored) for stored in extras.values()]
     layer3 = f"SELECT {', '.join(final)} FROM ({layer2}) AS parsed"
+    # Two narrow columns carry every problem: _err packs a 3-bit code per field (0 ok, 1 missing,
+    # 2 unreadable, 3 out of range, 4 duplicate key); _vals holds the offending cells, NULL on good rows.
     outer = [quote_ident(f.name) for f in spec.fields]
-    for i, fname in error_cols:
-        e = quote_ident("_e_" + fname)
-        outer.append(e)
-        outer.append(f"CASE WHEN {e} > 0 THEN left(_raw_{i}, 80) END AS {quote_ident('_v_' + fname)}")
     outer += [quote_ident(stored) for stored in extras.values()]
     if spec.name == "orders":
         outer.append("(coalesce(quantity < 0, false) OR coalesce(amount < 0, false)) AS is_return")
-    bad = " OR ".join(f"{quote_ident('_e_' + f)} > 0" for _, f in error_cols) or "false"
-    outer.append(f"({bad}) AS _bad")
+    packed = " | ".join(f"(CAST(_c{i} AS INTEGER) << {3 * i})" for i, _ in error_cols) or "0"
+    outer.append(f"CAST({packed} AS INTEGER) AS _err")
+    cells = ", ".join(f"CASE WHEN _c{i} > 0 THEN left(_raw_{i}, 80) END" for i, _ in error_cols)
+    any_bad = " OR ".join(f"_c{i} > 0" for i, _ in error_cols) or "false"
+    outer.append(f"CASE WHEN {any_bad} THEN [{cells}] END AS _vals" if error_cols else "CAST(NULL AS VARCHAR[]) AS _vals")
     sql = f"CREATE TABLE {quote_ident(name)} AS SELECT {', '.join(outer)} FROM ({layer3}) AS checked"
     try:
         con.execute(sql)
@@ -1168,18 +1168,19 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
 
 
 def _mark_duplicate_keys(con: Connection, typed: str, spec: Table, mapping: Mapping) -> None:
+    """Later rows repeating an earlier row's natural key get code 4 on the key field."""
     if not spec.unique_key:
         return
     key = spec.natural_key
     if not all(k in mapping.columns or k in mapping.constants for k in key):
         return
     keys = ", ".join(quote_ident(k) for k in key)
-    con.execute(f"ALTER TABLE {quote_ident(typed)} ADD COLUMN _dup BOOLEAN DEFAULT false")
+    shift = 3 * spec.field_names.index(key[0])
     con.execute(
-        f"""UPDATE {quote_ident(typed)} SET _dup = true, _bad = true
+        f"""UPDATE {quote_ident(typed)} SET _err = _err | ({4} << {shift})
             WHERE rowid IN (SELECT rid FROM (SELECT rowid AS rid,
                 row_number() OVER (PARTITION BY {keys} ORDER BY rowid) AS n
-                FROM {quote_ident(typed)} WHERE NOT _bad) WHERE n > 1)"""
+                FROM {quote_ident(typed)} WHERE _err = 0) WHERE n > 1)"""
     )
 
 
@@ -1207,39 +1208,39 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
         )
     t = quote_ident(typed)
     header_offset = 2 if staged.detected.get("header") else 1
-    typed_cols = {c for c, _ in store.table_columns(con, typed)}
-    checked = [f.name for f in spec.fields if "_e_" + f.name in typed_cols]
+    checked = [f.name for f in spec.fields if f.name in mapping.columns or f.name in mapping.constants
+               or (f.name == "amount" and spec.name == "orders" and mapping.amount_rule != "column")]
     date_field = next((f.name for f in spec.fields if f.kind in ("date", "timestamp") and
                        (f.name in mapping.columns or f.name in mapping.constants)), None)
     money = [f.name for f in spec.fields if f.kind in ("number", "integer") and
              (f.name in mapping.columns or (f.name == "amount" and mapping.amount_rule != "column"))]
-    aggregates = ["count(*) FILTER (WHERE _bad)"]
+    codes = (1, 2, 3, 4)
+    aggregates = ["count(*) FILTER (WHERE _err <> 0)"]
     for fname in checked:
-        e = quote_ident("_e_" + fname)
-        aggregates += [f"count(*) FILTER (WHERE {e} = {code})" for code in (1, 2, 3)]
+        shift = 3 * spec.field_names.index(fname)
+        aggregates += [f"count(*) FILTER (WHERE (_err >> {shift}) & 7 = {code})" for code in codes]
     if date_field:
-        aggregates += [f"min({quote_ident(date_field)}) FILTER (WHERE NOT _bad)",
-                       f"max({quote_ident(date_field)}) FILTER (WHERE NOT _bad)"]
-    aggregates += [f"sum({quote_ident(m)}) FILTER (WHERE NOT _bad)" for m in money]
+        aggregates += [f"min({quote_ident(date_field)}) FILTER (WHERE _err = 0)",
+                       f"max({quote_ident(date_field)}) FILTER (WHERE _err = 0)"]
+    aggregates += [f"sum({quote_ident(m)}) FILTER (WHERE _err = 0)" for m in money]
     if spec.name == "orders":
-        aggregates.append("count(*) FILTER (WHERE NOT _bad AND (quantity < 0 OR amount < 0))")
-    if "_dup" in typed_cols:
-        aggregates.append("count(*) FILTER (WHERE _dup)")
+        aggregates.append("count(*) FILTER (WHERE _err = 0 AND is_return)")
     row = list(con.execute(f"SELECT {', '.join(aggregates)} FROM {t}").fetchone())
     rejected = int(row.pop(0))
     issues: list[Issue] = []
-    for fname in checked:
+    for position, fname in enumerate(checked):
         fld = spec.field(fname)
-        counts = [int(row.pop(0)) for _ in range(3)]
-        for code, n in zip((1, 2, 3), counts, strict=True):
+        shift = 3 * spec.field_names.index(fname)
+        for code in codes:
+            n = int(row.pop(0))
             if not n:
                 continue
+            shown = f"_vals[{position + 1}]" if code != 4 else f"CAST({quote_ident(fname)} AS VARCHAR)"
             examples = con.execute(
-                f"SELECT rowid + {header_offset}, {quote_ident('_v_' + fname)} FROM {t} "
-                f"WHERE {quote_ident('_e_' + fname)} = ? LIMIT {EXAMPLES_PER_ISSUE}",
+                f"SELECT rowid + {header_offset}, {shown} FROM {t} "
+                f"WHERE (_err >> {shift}) & 7 = ? ORDER BY rowid LIMIT {EXAMPLES_PER_ISSUE}",
                 [code],
             ).fetchall()
-            examples.sort()
             column = mapping.columns.get(fname) or (
                 f"constant {mapping.constants[fname]!r}" if fname in mapping.constants else None)
             issues.append(Issue(fname, column, _PROBLEM[code], n,
@@ -1265,15 +1266,6 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
             notes.append("amount = quantity x unit_price for every line.")
         elif mapping.amount_rule == "split_order_total":
             notes.append("The order total is split evenly across each order's lines, so each order counts once.")
-    if "_dup" in typed_cols and row.pop(0):
-        key = spec.natural_key[0]
-        n = int(con.execute(f"SELECT count(*) FROM {t} WHERE _dup").fetchone()[0])
-        examples = con.execute(
-            f"SELECT rowid + {header_offset}, {quote_ident(key)} FROM {t} WHERE _dup ORDER BY rowid "
-            f"LIMIT {EXAMPLES_PER_ISSUE}"
-        ).fetchall()
-        issues.append(Issue(key, mapping.columns.get(key), _PROBLEM[4], n,
-                            [(int(a), str(b)) for a, b in examples], _fix_for(spec.field(key), 4, mapping)))
     valid = staged.rows - rejected
     extras = _extra_names(spec, mapping)
     if extras:
@@ -1283,7 +1275,7 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
                     or (f.name == "amount" and mapping.amount_rule != "column")] + list(extras.values())
     preview = con.execute(
         f"SELECT {', '.join(quote_ident(c) for c in preview_cols)} FROM (SELECT *, rowid AS _rid FROM {t} "
-        f"LIMIT 1000) WHERE NOT _bad ORDER BY _rid LIMIT 20"
+        f"LIMIT 1000) WHERE _err = 0 ORDER BY _rid LIMIT 20"
     ).df() if preview_cols else pd.DataFrame()
     if valid == 0:
         blocking.append("No row of the file can be loaded: fix the problems listed above.")
@@ -1360,10 +1352,9 @@ def load(
             backup = f"_undo_{load_id}_{spec.name}"
             staged_table = quote_ident(typed)
             if report.rows_rejected:
-                con.execute(f"DELETE FROM {staged_table} WHERE _bad")
-            for column, _ in store.table_columns(con, typed):
-                if column.startswith(("_e_", "_v_")) or column in ("_bad", "_dup"):
-                    con.execute(f"ALTER TABLE {staged_table} DROP COLUMN {quote_ident(column)}")
+                con.execute(f"DELETE FROM {staged_table} WHERE _err <> 0")
+            con.execute(f"ALTER TABLE {staged_table} DROP COLUMN _err")
+            con.execute(f"ALTER TABLE {staged_table} DROP COLUMN _vals")
             con.execute(
                 f"ALTER TABLE {staged_table} ADD COLUMN {quote_ident(LOAD_ID_COLUMN)} BIGINT DEFAULT {int(load_id)}"
             )
@@ -1377,7 +1368,7 @@ def load(
                     con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(stored)} VARCHAR")
             key_cols = [k for k in spec.natural_key]
             match = " AND ".join(f"x.{quote_ident(k)} IS NOT DISTINCT FROM t.{quote_ident(k)}" for k in key_cols)
-            incoming = f"(SELECT {', '.join(select)} FROM {quote_ident(typed)} WHERE NOT _bad) t"
+            incoming = f"(SELECT {', '.join(select)} FROM {quote_ident(typed)} WHERE _err = 0) t"
             con.execute(
                 f"INSERT INTO {target} ({', '.join(quote_ident(n) for n in names)}) "
                 f"SELECT {', '.join('t.' + quote_ident(n) for n in names)} FROM {incoming} "

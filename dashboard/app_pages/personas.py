@@ -1,6 +1,213 @@
-"""personas page (being written)."""
+"""Personas: one card per RFM segment or cluster with the evidence behind every claim and an action."""
 
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
 import streamlit as st
 
+import engine
+from dashboard import charts_segments, components, state
+from dashboard.charts import color_map
+from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
+
+CLUSTER_SETTINGS = "segments_cluster_settings"  # chosen on the Segments page
+KIND_LABELS = {"attribute": "Attributes", "category": "Categories", "product": "Products"}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_cards(version: int, by: str, as_of: dt.date, k: int | str, attributes: tuple[str, ...]):
+    params = {"k": k, "attributes": list(attributes)} if by == "cluster" else None
+    return engine.persona_cards(state.cursor(), by=by, as_of=as_of, cluster_params=params)
+
+
+def fit_clusters(as_of: dt.date, k: int | str, attributes: tuple[str, ...]) -> None:
+    """Make sure the clusters exist (the engine stores them), with a progress bar only while fitting."""
+    box = st.empty()
+    widgets: dict = {}
+
+    def progress(fraction: float, message: str) -> None:
+        if "bar" not in widgets:
+            widgets["bar"] = box.progress(0.0, text="Finding customer clusters ...")
+        widgets["bar"].progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    engine.fit_clusters(state.cursor(), k=k, attributes=list(attributes), as_of=as_of, progress=progress)
+    box.empty()
+
+
+def trait_lines(card: engine.PersonaCard, kind: str, top: int = 3) -> list[str]:
+    rows = card.top(kind, top)
+    return [
+        f"**{r.trait}**: {_share(r.group_share)} vs {_share(r.overall_share)} of all ({r.lift:.1f}x)"
+        for r in rows.itertuples()
+    ]
+
+
+def _share(value: float) -> str:
+    return f"{value:.0%}" if value >= 0.1 else f"{value:.1%}"
+
+
+def render_card(card: engine.PersonaCard, colour: str) -> None:
+    with st.container(border=True):
+        st.markdown(
+            f"<span style='color:{colour};font-size:1.4rem'>&#9632;</span> **{card.group}**",
+            unsafe_allow_html=True,
+        )
+        a, b = st.columns(2)
+        a.metric(
+            "Customers",
+            fmt_int(card.customers),
+            f"{fmt_pct(card.customer_share)} of all",
+            delta_color="off",
+            delta_arrow="off",
+        )
+        b.metric(
+            "Revenue",
+            fmt_money_short(card.revenue),
+            None if card.revenue_share is None else f"{fmt_pct(card.revenue_share)} of all",
+            delta_color="off",
+            delta_arrow="off",
+        )
+        if card.median_recency_days is not None:
+            st.caption(
+                f"Median: last order {card.median_recency_days:,.0f} days ago · {card.median_frequency:,.0f} "
+                f"{'order' if card.median_frequency == 1 else 'orders'} · {fmt_money(card.median_monetary)} "
+                f"spent · {fmt_money(card.median_aov)} per order"
+            )
+        else:
+            st.caption("No purchase up to the as-of date.")
+        st.markdown(card.description)
+        st.success(f"**{card.action}**: {card.action_detail}", icon=":material/lightbulb:")
+        if card.stability is not None:
+            badge, meaning = engine.stability_badge(card.stability)
+            st.caption(
+                f":material/verified: Cluster stability: **{badge}** ({card.stability:.2f}). {meaning}."
+            )
+        shown = False
+        for kind in ("attribute", "category", "product"):
+            lines = trait_lines(card, kind)
+            if lines:
+                shown = True
+                st.markdown(
+                    f"**{KIND_LABELS[kind]} that stand out**\n\n" + "\n".join(f"- {x}" for x in lines)
+                )
+        if card.evidence_note:
+            st.caption(f":material/info: {card.evidence_note}")
+        elif not shown:
+            st.caption(":material/info: No trait stands out with confidence.")
+
+
 st.title("Personas")
-st.info("Coming soon.")
+st.caption(
+    "Who each group is, what sets it apart, and what to do next. A trait is shown only when it is "
+    f"over-represented with confidence: one-sided hypergeometric test, Benjamini-Hochberg q < {engine.ALPHA}, "
+    f"at least {engine.MIN_TRAIT_CUSTOMERS} customers and {engine.MIN_LIFT}x lift; groups under "
+    f"{engine.MIN_GROUP} customers get facts only."
+)
+version = state.data_version()
+counts = state.table_counts(version)
+if counts["orders"] == 0 and counts["customers"] == 0:
+    components.no_data("customers or orders", "orders")
+    st.stop()
+
+bounds = state.order_date_bounds(version)
+chosen_range = state.date_range()
+as_of = chosen_range[1] if chosen_range else (bounds[1] if bounds else dt.date.today())
+settings = st.session_state.get(CLUSTER_SETTINGS, {"k": "auto", "attributes": ()})
+
+left, right = st.columns([1, 2])
+with left:
+    by = (
+        st.segmented_control(
+            "Cards per",
+            ["segment", "cluster"],
+            default="segment",
+            format_func={"segment": "RFM segment", "cluster": "Cluster"}.get,
+            key="personas_by",
+        )
+        or "segment"
+    )
+with right:
+    note = f"As of {as_of:%b %d, %Y} (end of the sidebar date range)."
+    if by == "cluster":
+        k_text = "automatic k" if settings["k"] == "auto" else f"k = {settings['k']}"
+        attrs = ", attributes " + ", ".join(settings["attributes"]) if settings["attributes"] else ""
+        note += f" Clusters: {k_text}{attrs} (change them on the Segments page)."
+    st.caption(note)
+
+try:
+    if by == "cluster":
+        fit_clusters(as_of, settings["k"], tuple(settings["attributes"]))
+    cards = load_cards(version, by, as_of, settings["k"], tuple(settings["attributes"]))
+except engine.EngineError as error:
+    components.show_error(error)
+    st.stop()
+
+if not cards:
+    components.no_data("customers", "customers or orders")
+    st.stop()
+
+names = [c.group for c in cards]
+colours = color_map(names)
+chosen = st.multiselect(
+    "Compare", names, default=names, key=f"personas_chosen_{by}", help="Pick the groups to show side by side."
+)
+shown = [c for c in cards if c.group in chosen]
+per_row = 3
+for start in range(0, len(shown), per_row):
+    columns = st.columns(per_row)
+    for column, card in zip(columns, shown[start : start + per_row], strict=False):
+        with column:
+            render_card(card, colours[card.group])
+
+if shown:
+    st.subheader("Side by side")
+    table = engine.persona_table(shown)
+    st.plotly_chart(charts_segments.share_bars(table, label="group"), width="stretch")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "group": "Group",
+            "customers": "Customers",
+            "customer_share": st.column_config.NumberColumn("Share of customers", format="percent"),
+            "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
+            "revenue_share": st.column_config.NumberColumn("Share of revenue", format="percent"),
+            "median_recency_days": st.column_config.NumberColumn("Median days since order", format="%.0f"),
+            "median_frequency": st.column_config.NumberColumn("Median orders", format="%.1f"),
+            "median_monetary": st.column_config.NumberColumn("Median spend", format="dollar"),
+            "median_aov": st.column_config.NumberColumn("Median order value", format="dollar"),
+            "stability": st.column_config.NumberColumn("Stability (ARI)", format="%.2f"),
+        },
+    )
+    components.csv_download(
+        table, f"personas_by_{by}_{as_of}.csv", "Download persona table", key="dl_persona_table"
+    )
+
+    with st.expander("Evidence: every trait tested for one group", icon=":material/fact_check:"):
+        pick = st.selectbox("Group", [c.group for c in shown], key="personas_evidence_group")
+        card = next(c for c in shown if c.group == pick)
+        evidence = card.traits.copy()
+        if evidence.empty:
+            st.info(card.evidence_note or "Nothing was tested for this group.", icon=":material/info:")
+        else:
+            st.dataframe(
+                evidence,
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "group_share": st.column_config.NumberColumn("Share in group", format="percent"),
+                    "overall_share": st.column_config.NumberColumn("Share overall", format="percent"),
+                    "lift": st.column_config.NumberColumn("Lift", format="%.2f"),
+                    "p_value": st.column_config.NumberColumn("p", format="%.2g"),
+                    "q_value": st.column_config.NumberColumn("q (BH)", format="%.2g"),
+                },
+            )
+            components.csv_download(
+                pd.DataFrame(evidence),
+                f"persona_evidence_{pick}_{as_of}.csv",
+                "Download evidence",
+                key="dl_persona_evidence",
+            )

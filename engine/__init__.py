@@ -11,13 +11,13 @@ import ast
 import importlib
 from pathlib import Path
 
+from engine import errors, export, ingest, overview, schema, store  # noqa: E402
 from engine.errors import *  # noqa: F403
 from engine.export import *  # noqa: F403
 from engine.ingest import *  # noqa: F403
 from engine.overview import *  # noqa: F403
 from engine.schema import *  # noqa: F403
 from engine.store import *  # noqa: F403
-from engine import errors, export, ingest, overview, schema, store  # noqa: E402
 
 _EAGER = (errors, schema, store, export, ingest, overview)
 _LAZY = ("sample", "rfm", "segments", "personas", "recommend", "evaluation", "campaigns", "experiments")

@@ -22,16 +22,12 @@ The combined ``fm_score`` is ``(f_score + m_score) / 2`` rounded half up.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import duckdb
 import pandas as pd
 
 from engine import store
-from engine.errors import ConcurrentChangeError, SchemaError
+from engine.errors import SchemaError
 from engine.store import Connection
 
 T = TypeVar("T")
@@ -340,78 +336,6 @@ def resolve_as_of(con: Connection, as_of: dt.date | str | None = None) -> dt.dat
     return default_as_of(con) or dt.date.today()
 
 
-_locks_guard = threading.Lock()
-_locks: dict[tuple[str, str], threading.Lock] = {}
-
-
-@contextmanager
-def _computing(kind: str, params: dict[str, Any]) -> Iterator[None]:
-    """Let one thread of this process compute a given result at a time; the others wait and then find it
-    stored. (A store file is open in one process only, so a process lock covers every writer.)"""
-    key = (kind, store.result_key(params))
-    with _locks_guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
-        yield
-
-
-def compute_once(
-    con: Connection, kind: str, params: dict[str, Any], find: Callable[[], T | None], compute: Callable[[], T]
-) -> T:
-    """``find()`` the stored result, else ``compute()`` it, with concurrent callers computing it once."""
-    found = find()
-    if found is not None:
-        return found
-    with _computing(kind, params):
-        found = find()
-        if found is not None:
-            return found
-        try:
-            return compute()
-        except duckdb.TransactionException as exc:
-            raise ConcurrentChangeError(
-                f"Another user changed the stored {kind} results at the same moment; nothing was lost: retry."
-            ) from exc
-
-
-def _store_query(
-    con: Connection,
-    kind: str,
-    params: dict[str, Any],
-    sql: str,
-    bound: dict[str, Any],
-    order_by: str,
-    frame: pd.DataFrame | None = None,
-) -> str:
-    """Run ``sql`` straight into a stored result table (no round trip through pandas) and register it
-    so ``store.get_result``/``store.result_table`` find it for this data version and parameter set.
-
-    ``frame``, when given, is visible to ``sql`` as ``_incoming``.
-    """
-    key = store.result_key(params)
-    safe_kind = "".join(ch if ch.isalnum() else "_" for ch in kind)[:40]
-    name = f"_r_{safe_kind}_{key}"
-    version = store.data_version(con)
-    cur = con.cursor()
-    if frame is not None:
-        cur.register("_incoming", frame)
-    try:
-        with store.transaction(cur):
-            cur.execute(
-                f"CREATE OR REPLACE TABLE {store.quote_ident(name)} AS "
-                f"SELECT *, row_number() OVER (ORDER BY {order_by}) - 1 AS _pos FROM ({sql})",
-                bound,
-            )
-            cur.execute(
-                "INSERT INTO _results (kind, key, data_version, table_name) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (kind, key) DO UPDATE SET data_version = excluded.data_version, "
-                "table_name = excluded.table_name, created_at = now()",
-                [kind, key, version, name],
-            )
-    finally:
-        if frame is not None:
-            cur.unregister("_incoming")
-    return name
 
 
 def rfm_table(con: Connection, as_of: dt.date | str | None = None, rules: pd.DataFrame | None = None) -> str:
@@ -429,9 +353,9 @@ def rfm_table(con: Connection, as_of: dt.date | str | None = None, rules: pd.Dat
         )
         sql, bound = rfm_query(table, null_ids)
         bound |= {"as_of": day, "day_after": dt.datetime.combine(day + dt.timedelta(days=1), dt.time())}
-        return _store_query(con, "rfm", params, sql, bound, "customer_id")
+        return store.put_result_sql(con, "rfm", params, sql, bound, "customer_id")
 
-    return compute_once(con, "rfm", params, lambda: store.result_table(con, "rfm", params), compute)
+    return store.compute_once(con, "rfm", params, lambda: store.result_table(con, "rfm", params), compute)
 
 
 def rfm_scores(

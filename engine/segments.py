@@ -530,10 +530,10 @@ def fit_clusters(
             }
         )
         store.put_blob(con, "clusterer", params, model)
-        rfm._store_query(con, "clusters", params, "SELECT * FROM _incoming", {}, "customer_id", frame=labels)
+        store.put_result_sql(con, "clusters", params, "SELECT * FROM _incoming", {}, "customer_id", frame=labels)
         return model
 
-    return rfm.compute_once(con, "clusters", params, find, compute)
+    return store.compute_once(con, "clusters", params, find, compute)
 
 
 def _cluster_params(

@@ -352,17 +352,93 @@ def prune_results(con: Connection) -> int:
     return len(stale)
 
 
+_result_locks: dict[tuple[str, str], threading.Lock] = {}
+
+
+@contextmanager
+def computing(kind: str, params: dict[str, Any] | None) -> Iterator[None]:
+    """Let one thread of this process compute a given result at a time; the others wait and then find it
+    stored. (A store file is open in one process only, so a process lock covers every writer.)"""
+    key = (kind, result_key(params))
+    with _process_lock:
+        lock = _result_locks.setdefault(key, threading.Lock())
+    with lock:
+        yield
+
+
+def compute_once(con: Connection, kind: str, params: dict[str, Any] | None, find, compute):
+    """``find()`` the stored result, else ``compute()`` it; concurrent callers compute it once.
+
+    A write-write conflict with another session becomes ``ConcurrentChangeError`` (retry), never a traceback.
+    """
+    from engine.errors import ConcurrentChangeError
+
+    found = find()
+    if found is not None:
+        return found
+    with computing(kind, params):
+        found = find()
+        if found is not None:
+            return found
+        try:
+            return compute()
+        except duckdb.TransactionException as exc:
+            raise ConcurrentChangeError(
+                f"Another user changed the stored {kind} results at the same moment; nothing was lost: retry."
+            ) from exc
+
+
 def cached_result(con: Connection, kind: str, params: dict[str, Any] | None, compute) -> pd.DataFrame:
     """Return the stored result for (kind, params, data version), computing and storing it once if absent.
 
     ``compute`` is a zero-argument callable returning a DataFrame.
     """
-    found = get_result(con, kind, params)
-    if found is not None:
-        return found
-    frame = compute()
-    put_result(con, kind, params, frame)
-    return frame
+
+    def compute_and_store() -> pd.DataFrame:
+        frame = compute()
+        put_result(con, kind, params, frame)
+        return frame
+
+    return compute_once(con, kind, params, lambda: get_result(con, kind, params), compute_and_store)
+
+
+def put_result_sql(
+    con: Connection,
+    kind: str,
+    params: dict[str, Any] | None,
+    sql: str,
+    bound: dict[str, Any] | list[Any] | None = None,
+    order_by: str = "1",
+    frame: pd.DataFrame | None = None,
+) -> str:
+    """Run ``sql`` straight into a stored result table (no round trip through pandas) and register it so
+    ``get_result``/``result_table`` find it for this data version and parameter set.
+
+    ``order_by`` fixes the stored order; ``frame``, when given, is visible to ``sql`` as ``_incoming``.
+    """
+    key = result_key(params)
+    name = _result_table_name(kind, key)
+    version = data_version(con)
+    cur = con.cursor()
+    if frame is not None:
+        cur.register("_incoming", frame)
+    try:
+        with transaction(cur):
+            cur.execute(
+                f"CREATE OR REPLACE TABLE {quote_ident(name)} AS "
+                f"SELECT *, row_number() OVER (ORDER BY {order_by}) - 1 AS _pos FROM ({sql})",
+                bound or {},
+            )
+            cur.execute(
+                "INSERT INTO _results (kind, key, data_version, table_name) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (kind, key) DO UPDATE SET data_version = excluded.data_version, "
+                "table_name = excluded.table_name, created_at = now()",
+                [kind, key, version, name],
+            )
+    finally:
+        if frame is not None:
+            cur.unregister("_incoming")
+    return name
 
 
 def fetch_df(con: Connection, sql: str, params: Iterable[Any] | None = None) -> pd.DataFrame:
@@ -399,6 +475,9 @@ __all__ = [
     "get_blob",
     "put_blob",
     "prune_results",
+    "computing",
+    "compute_once",
     "cached_result",
+    "put_result_sql",
     "fetch_df",
 ]

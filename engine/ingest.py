@@ -115,6 +115,7 @@ class StagedUpload:
     detected: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     max_rows: int = DEFAULT_LIMITS.max_rows
+    reports: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def header_key(self) -> str:
@@ -1191,6 +1192,9 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     does not parse the file again.
     """
     spec = get_table(mapping.table)
+    cached = staged.reports.get(mapping.signature())
+    if cached is not None and store.table_exists(con, _typed_name(staged, mapping)):
+        return cached
     blocking = _check_mapping(staged, spec, mapping)
     notes = [f"Read as {staged.format.upper()}: " + ", ".join(f"{k} {v}" for k, v in staged.detected.items())]
     if blocking:
@@ -1216,9 +1220,6 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
              (f.name in mapping.columns or (f.name == "amount" and mapping.amount_rule != "column"))]
     codes = (1, 2, 3, 4)
     aggregates = ["count(*) FILTER (WHERE _err <> 0)"]
-    for fname in checked:
-        shift = 3 * spec.field_names.index(fname)
-        aggregates += [f"count(*) FILTER (WHERE (_err >> {shift}) & 7 = {code})" for code in codes]
     if date_field:
         aggregates += [f"min({quote_ident(date_field)}) FILTER (WHERE _err = 0)",
                        f"max({quote_ident(date_field)}) FILTER (WHERE _err = 0)"]
@@ -1228,11 +1229,19 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     row = list(con.execute(f"SELECT {', '.join(aggregates)} FROM {t}").fetchone())
     rejected = int(row.pop(0))
     issues: list[Issue] = []
+    counts: list[int] = []
+    if rejected:  # which field, which problem: only rows with a problem are looked at
+        per_field = [
+            f"count(*) FILTER (WHERE (_err >> {3 * spec.field_names.index(fname)}) & 7 = {code})"
+            for fname in checked for code in codes
+        ]
+        counts = [int(n) for n in con.execute(
+            f"SELECT {', '.join(per_field)} FROM {t} WHERE _err <> 0").fetchone()]
     for position, fname in enumerate(checked):
         fld = spec.field(fname)
         shift = 3 * spec.field_names.index(fname)
         for code in codes:
-            n = int(row.pop(0))
+            n = counts.pop(0) if counts else 0
             if not n:
                 continue
             shown = f"_vals[{position + 1}]" if code != 4 else f"CAST({quote_ident(fname)} AS VARCHAR)"
@@ -1279,9 +1288,11 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     ).df() if preview_cols else pd.DataFrame()
     if valid == 0:
         blocking.append("No row of the file can be loaded: fix the problems listed above.")
-    return ValidationReport(staged.file_name, spec.name, staged.rows, valid, rejected, issues, blocking,
-                            list(mapping.questions), list(staged.warnings), notes, date_range, totals, preview,
-                            mapping.signature())
+    report = ValidationReport(staged.file_name, spec.name, staged.rows, valid, rejected, issues, blocking,
+                              list(mapping.questions), list(staged.warnings), notes, date_range, totals, preview,
+                              mapping.signature())
+    staged.reports[mapping.signature()] = report
+    return report
 
 
 # ---------------------------------------------------------------- loading

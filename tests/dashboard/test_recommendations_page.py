@@ -1,0 +1,140 @@
+"""AppTest of the Recommendations page on the sample store: customer view, evaluation, similar products,
+export, a new customer's fallback, and the empty store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import engine
+from dashboard import charts_recommend
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+PAGE = "app_pages/recommendations.py"
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def frames(at: AppTest) -> list:
+    return [d.value for d in at.dataframe]
+
+
+def test_customer_view_shows_recommendations_with_reasons(app_db):
+    at = open_page()
+    assert at.title[0].value == "Recommendations"
+    labels = [m.label for m in at.metric]
+    assert "Ratings learned from" in labels and "Days since last order" in labels
+    recs = next(f for f in frames(at) if "why" in f.columns)
+    assert len(recs) == 10
+    assert recs["why"].str.startswith("Because you rated").all()
+    assert recs["predicted_rating"].between(1, 5).all()
+    assert any("Segment" in m.value for m in at.markdown)
+
+    # a customer with no ratings gets the flagged fallback
+    new_customers = [o for o in at.selectbox(key="rec_customer").options if "new to the model" in o]
+    assert new_customers
+    newcomer = new_customers[0].split(" ")[0]
+    at.selectbox(key="rec_customer").set_value(newcomer).run()
+    assert not at.exception
+    assert any("fallback" in w.value for w in at.warning)
+    recs = next(f for f in frames(at) if "why" in f.columns)
+    assert recs["why"].str.startswith("New to the model: best-sellers").all()
+
+
+def test_evaluation_similar_and_export_tabs(app_db):
+    at = open_page()
+    at.session_state["rec_tab"] = "Evaluation"
+    at.run()
+    assert not at.exception
+    headline = at.success[0].value
+    assert "SVD finds" in headline and "x more of the products customers went on to rate highly" in headline
+    metrics = next(f for f in frames(at) if "label" in f.columns)
+    assert metrics["label"].tolist()[:2] == ["SVD (our model)", "Best-sellers"]
+    assert len(at.get("plotly_chart")) == 2
+
+    at.session_state["rec_tab"] = "Similar products"
+    at.run()
+    assert not at.exception
+    near = next(f for f in frames(at) if "similarity" in f.columns)
+    assert len(near) == 10 and near["similarity"].is_monotonic_decreasing
+
+    at.session_state["rec_tab"] = "All customers"
+    at.run()
+    assert not at.exception
+    assert [m.value for m in at.metric if m.label == "Customers"] == ["5,000"]
+    assert any(b.label.startswith("Download all customers") for b in at.get("download_button"))
+
+
+def test_settings_change_the_lists(app_db):
+    at = open_page()
+    before = next(f for f in frames(at) if "why" in f.columns)
+    next(s for s in at.slider if s.label == "Products per customer").set_value(5)
+    next(b for b in at.button if b.label == "Apply").click().run()
+    assert not at.exception
+    after = next(f for f in frames(at) if "why" in f.columns)
+    assert len(before) == 10 and len(after) == 5
+    assert after["name"].tolist() == before["name"].tolist()[:5]
+
+    # diversity by category spreads each list and shows up as its own row in the evaluation
+    next(s for s in at.slider if s.label == "Diversity").set_value(0.5)
+    next(b for b in at.button if b.label == "Apply").click().run()
+    varied = next(f for f in frames(at) if "why" in f.columns)
+    assert varied["category"].nunique() >= after["category"].nunique()
+    at.session_state["rec_tab"] = "Evaluation"
+    at.run()
+    assert not at.exception
+    metrics = next(f for f in frames(at) if "label" in f.columns).set_index("label")
+    assert (
+        metrics.loc["SVD + diversity 0.5", "categories_per_list"]
+        > metrics.loc["SVD (our model)", "categories_per_list"]
+    )
+    assert "With diversity 0.5" in at.success[0].value
+
+
+def test_empty_store_explains_what_to_load(app_db):
+    con = engine.connect(app_db)
+    with engine.transaction(con):
+        con.execute("DELETE FROM interactions")
+        con.execute("DELETE FROM orders")
+        engine.bump_data_version(con)
+    at = open_page()
+    assert not at.exception
+    assert any("Upload a **purchase history (orders or interactions)** file" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+@pytest.mark.parametrize("chart", ["hits", "ranking"])
+def test_evaluation_charts_are_pure(chart):
+    import pandas as pd
+
+    metrics = pd.DataFrame(
+        {
+            "model": ["svd", "popular"],
+            "label": ["SVD (our model)", "Best-sellers"],
+            "hits": [30, 10],
+            "relevant": [100, 100],
+            "recall": [0.3, 0.1],
+            "hit_rate": [0.5, 0.2],
+            "ndcg": [0.2, 0.05],
+            "precision": [0.03, 0.01],
+        }
+    )
+    fig = (
+        charts_recommend.hits_chart(metrics, 10)
+        if chart == "hits"
+        else charts_recommend.ranking_chart(metrics)
+    )
+    if chart == "hits":
+        assert list(fig.data[0].x) == [10, 30] and list(fig.data[0].y) == ["Best-sellers", "SVD (our model)"]
+    else:
+        assert [trace.name for trace in fig.data] == ["SVD (our model)", "Best-sellers"]
+        assert list(fig.data[0].y) == [0.3, 0.5, 0.2, 0.03]

@@ -1,0 +1,41 @@
+"""A real browser picks a customer on the Recommendations page and sees their list with reasons that point
+to products in their own history."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import assert_no_exception, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+def grid_cells(page, index: int) -> list[str]:
+    grid = page.locator('[data-testid="stDataFrame"]').nth(index)
+    return grid.locator('[role="gridcell"]').all_inner_texts()
+
+
+def test_pick_a_customer_and_see_recommendations_with_explanations(app_server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(app_server + "/recommendations")
+    wait_for_app(page, timeout=180_000)
+    page.get_by_text("Top 10 for").wait_for(timeout=180_000)
+    assert_no_exception(page)
+
+    page.get_by_role("combobox", name=re.compile("Customer")).click()
+    page.keyboard.type("C0042")
+    page.wait_for_timeout(300)
+    page.keyboard.press("Enter")
+    page.get_by_text("Top 10 for C0042").wait_for(timeout=60_000)
+    wait_for_app(page)
+    assert_no_exception(page)
+
+    recommended = grid_cells(page, 0)
+    reasons = [c for c in recommended if c.startswith("Because you rated ")]
+    assert len(reasons) == 10, recommended
+    history = set(grid_cells(page, 1))
+    because = {r.removeprefix("Because you rated ") for r in reasons}
+    assert because <= history, (because, history)
+    assert "Segment" in page.locator('[data-testid="stMain"]').inner_text()

@@ -969,7 +969,7 @@ def _number_expr(src: str, decimal_comma: bool) -> str:
     else:
         normal = f"replace({stripped}, ',', '')"
     messy = (
-        f"CASE WHEN {src} LIKE '(%)' THEN -TRY_CAST(trim({normal}, '()') AS DOUBLE) "
+        f"CASE WHEN trim({src}) LIKE '(%)' THEN -TRY_CAST(trim({normal}, '()') AS DOUBLE) "
         f"ELSE TRY_CAST({normal} AS DOUBLE) END"
     )
     if decimal_comma:
@@ -1098,7 +1098,10 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
     for i, fld in enumerate(spec.fields):
         s, v = f"_s{i}", f"_x{i}"
         if fld.name in mapping.columns:
-            clean.append(f"{_text(mapping.columns[fld.name])} AS {s}")
+            column = mapping.columns[fld.name]
+            # number casts ignore surrounding spaces, so numbers skip trim(), which costs as much as the read
+            cleaned = f"NULLIF({quote_ident(column)}, '')" if fld.kind in ("number", "integer") else _text(column)
+            clean.append(f"{cleaned} AS {s}")
             clean.append(f"{quote_ident(mapping.columns[fld.name])} AS _r{i}")
         elif fld.name in mapping.constants:
             clean.append(f"NULLIF(trim({quote_literal(mapping.constants[fld.name])}), '') AS {s}")
@@ -1133,7 +1136,8 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
         if fld.maximum is not None:
             checks.append(f"{v} > {fld.maximum}")
         code = (
-            f"CAST(CASE WHEN {s} IS NULL THEN {1 if fld.required else 0} WHEN {v} IS NULL THEN 2 "
+            f"CAST(CASE WHEN {s} IS NULL THEN {1 if fld.required else 0} "
+            f"WHEN {v} IS NULL THEN (CASE WHEN trim({s}) = '' THEN {1 if fld.required else 0} ELSE 2 END) "
             f"WHEN {' OR '.join(checks) or 'false'} THEN 3 ELSE 0 END AS UTINYINT)"
         )
         final.append(f"{v} AS {quote_ident(fld.name)}, {code} AS _c{i}, CAST({raw} AS VARCHAR) AS _raw_{i}")

@@ -410,3 +410,13 @@ def test_cdnow_real_transaction_log(con, cdnow_file):
     assert customers == 23_570
     assert (lo, hi) == (dt.date(1997, 1, 1), dt.date(1998, 6, 30))
     assert total == pytest.approx(2_500_315.63)
+
+
+def test_spaces_around_numbers_and_blank_cells(con, tmp_path):
+    staged = stage(con, tmp_path, "sp.csv",
+                   "customer_id,order_date,amount,quantity\n C1 ,2024-01-01, 12.50 , 2\nC2,2024-01-02,   ,1\n"
+                   "C3,2024-01-03,(7.25),\n")
+    report = engine.validate(con, staged, engine.suggest_mapping(con, staged, "orders"))
+    assert [(i.field, i.problem, [line for line, _ in i.examples]) for i in report.issues] == [
+        ("amount", "a missing value", [3])]
+    assert report.totals["amount"] == pytest.approx(12.5 - 7.25)

@@ -8,7 +8,6 @@ import re
 import pytest
 
 import engine
-
 from tests.conftest import assert_no_exception, wait_for_app
 
 pytestmark = pytest.mark.browser

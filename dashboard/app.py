@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 import engine
-from dashboard import components, state
+from dashboard import auth, components, state
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 
@@ -27,13 +27,22 @@ PAGES = {
     ],
 }
 
-page = st.navigation(PAGES)
+# The gate comes before any data: a visitor who is not signed in sees only the sign-in prompt, on every
+# page and deep link (the pages stay registered, but hidden, so a deep link opens after signing in).
+account = auth.signed_in()
+page = st.navigation(PAGES, position="sidebar" if account else "hidden")
+if account is None:
+    auth.login_prompt()
 
 try:
     version = state.data_version()
 except engine.EngineError as error:
     components.show_error(error)
     st.stop()
+
+recovery = engine.recovery_warning(state.cursor())
+if recovery:
+    st.error(recovery, icon=":material/report:")
 
 with st.sidebar:
     st.markdown("### :material/donut_large: Segmint")
@@ -52,6 +61,7 @@ with st.sidebar:
             key="global_date_range",
             help="Filters orders on the Overview and campaign rows on the Campaigns page.",
         )
+    auth.account_box(account)
 
 components.sample_banner()
-page.run()
+components.run_page(page)

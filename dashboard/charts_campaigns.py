@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from dashboard.charts import PALETTE, PRIMARY, color_map, style
+from dashboard.charts import PALETTE, PRIMARY, SEGMENT_COLORS, color_map, style
 
 GOOD = "#54a24b"
 BAD = "#e45756"
@@ -41,6 +41,15 @@ def _floats(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     return out
+
+
+def words(column: str) -> str:
+    """A column name as a person writes it: ``age_band`` -> ``Age band``."""
+    return str(column).replace("_", " ").strip().capitalize()
+
+
+# Where a metric breaks even, drawn as a reference line on bar charts of it.
+BREAK_EVEN: dict[str, float] = {"roas": 1.0, "roi": 0.0}
 
 
 def _label(row: pd.Series) -> str:
@@ -213,21 +222,42 @@ def channel_mix(channels: pd.DataFrame) -> go.Figure:
 def breakdown_bar(frame: pd.DataFrame, dimension: str, metric: str = "roas") -> go.Figure:
     """One metric per value of a campaign dimension (age band, device ...); n/a values left out."""
     label, tick, hover = METRIC_FORMATS.get(metric, (metric, ",.2f", ",.2f"))
+    name = words(dimension)
+    title = f"{label} by {name.lower()}"
     data = _floats(frame, [metric, "spend"])
     data = data[data[metric].notna()]
     if data.empty:
-        return empty_figure(f"{label} by {dimension}", f"{label} is n/a for every {dimension}")
+        return empty_figure(title, f"{label} is n/a for every {name.lower()}")
+    values = data[dimension].astype(str)
+    if dimension == "channel":  # the same colour per channel as on the mix and bubble charts
+        colours = color_map(values)
+        marker = [colours[v] for v in values]
+    else:
+        marker = PRIMARY
     fig = go.Figure(
         go.Bar(
-            x=data[dimension].astype(str),
+            x=values,
             y=data[metric],
-            marker_color=PRIMARY,
+            marker_color=marker,
             customdata=data["spend"],
             hovertemplate=f"%{{x}}<br>{label} %{{y:{hover}}}<br>Spend $%{{customdata:,.0f}}<extra></extra>",
         )
     )
-    fig.update_layout(yaxis=dict(title=label, tickformat=tick), xaxis=dict(title=dimension, type="category"))
-    return style(fig, f"{label} by {dimension}", height=340)
+    if metric in BREAK_EVEN:
+        fig.add_hline(
+            y=BREAK_EVEN[metric],
+            line_color="#6b7280",
+            line_dash="dash",
+            line_width=1,
+            annotation_text="break-even",
+            annotation_position="top right",
+            annotation_bgcolor="rgba(255,255,255,0.85)",
+            annotation_font_color="#374151",
+        )
+    if metric == "roas":
+        tick = ".1f"
+    fig.update_layout(yaxis=dict(title=label, tickformat=tick), xaxis=dict(title=name, type="category"))
+    return style(fig, title, height=340)
 
 
 def funnel_chart(funnel: pd.DataFrame) -> go.Figure:
@@ -278,6 +308,10 @@ def segment_heatmap(response: pd.DataFrame, value: str = "response_rate") -> go.
         return empty_figure(title, "No customers to show")
     data = _floats(response, [value])
     pivot = data.pivot(index="segment", columns="campaign", values=value)
+    # segments top to bottom from best to lost (the order of every other segment view), others after
+    rank = {s: i for i, s in enumerate(SEGMENT_COLORS)}
+    rows = sorted(pivot.index, key=lambda s: (rank.get(str(s), len(rank)), str(s)))
+    pivot = pivot.reindex(rows)
     base = data.drop_duplicates("segment").set_index("segment")["base_customers"]
     fmt = ".1%" if value == "response_rate" else "$,.2f"
     fig = px.imshow(
@@ -459,6 +493,7 @@ COLUMN_KINDS: dict[str, str] = {
     "best_rate": "pct2",
     "srm_p_value": "p",
     "z_statistic": "ratio",
+    "expected": "count",
 }
 
 
@@ -489,10 +524,16 @@ def styled_table(
     """A pandas Styler that shows money, rates and p-values readably and missing values as "n/a", with
     columns renamed by ``headers``. Sorting in ``st.dataframe`` still uses the underlying numbers."""
     kinds = {**COLUMN_KINDS, **(kinds or {})}
-    headers = headers or {}
+    headers = {col: words(col) for col in frame.columns if isinstance(col, str)} | (headers or {})
     data = frame.copy()
     formats = {}
     for col in data.columns:
+        if pd.api.types.is_datetime64_any_dtype(data[col]):
+            # periods and days are dates: "2024-01-01", not "2024-01-01 00:00:00"
+            stamps = data[col].dropna()
+            if len(stamps) and (stamps == stamps.dt.normalize()).all():
+                formats[headers.get(col, col)] = lambda v: "" if pd.isna(v) else f"{v:%Y-%m-%d}"
+            continue
         kind = kinds.get(col)
         if kind and pd.api.types.is_numeric_dtype(data[col]):
             data[col] = pd.to_numeric(data[col], errors="coerce").astype("float64")

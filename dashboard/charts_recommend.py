@@ -44,7 +44,7 @@ def hits_chart(metrics: pd.DataFrame, k: int) -> go.Figure:
             hovertemplate="%{y}: %{x:,} found<extra></extra>",
         )
     )
-    fig.update_xaxes(title=f"liked products found in the top {k} (of {total:,} held out)")
+    fig.update_xaxes(title=f"Liked products found in the top {k} (of {total:,} held out)")
     return style(fig, f"What each approach finds in its top {k}", height=320)
 
 
@@ -80,9 +80,8 @@ def similarity_chart(frame: pd.DataFrame) -> go.Figure:
             hovertemplate="%{y}: similarity %{x:.2f}<extra></extra>",
         )
     )
-    fig.update_xaxes(
-        title="similarity in taste space (1 = bought by the same kind of customer)", range=[-1, 1]
-    )
+    low = float(data["similarity"].min()) if len(data) else 0.0
+    fig.update_xaxes(title="Similarity (1 = liked by the same customers)", range=[min(0.0, low - 0.05), 1.0])
     return style(fig, "Most similar products", height=max(260, 28 * len(frame) + 90))
 
 
@@ -103,7 +102,7 @@ def category_mix_chart(history: pd.DataFrame, recommended: pd.DataFrame) -> go.F
         counts = data[data["list"] == label].set_index("category")["products"].reindex(order, fill_value=0)
         fig.add_bar(name=label, x=order, y=counts.to_numpy(), marker_color=colour)
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title="products")
+    fig.update_yaxes(title="Products")
     return style(fig, "Categories: what they chose vs what we suggest", height=320)
 
 

@@ -30,6 +30,9 @@ def segment_treemap(summary: pd.DataFrame, size: str = "customers") -> go.Figure
     if data.empty:
         return _empty(title, "Nothing to show")
     colours = color_map(data["segment"])
+    revenue_share = data["revenue_share"].fillna(0)
+    # "0% of revenue" on a segment that did buy reads as nothing at all: small shares say "<1%"
+    share_text = [_share_text(v) for v in revenue_share]
     fig = go.Figure(
         go.Treemap(
             labels=data["segment"],
@@ -41,16 +44,25 @@ def segment_treemap(summary: pd.DataFrame, size: str = "customers") -> go.Figure
                     data["customers"],
                     data["customer_share"] * 100,
                     data["revenue"],
-                    data["revenue_share"].fillna(0) * 100,
+                    revenue_share * 100,
                 ]
             ),
-            texttemplate="<b>%{label}</b><br>%{customdata[0]:,} customers<br>%{customdata[3]:.0f}% of revenue",
+            text=share_text,
+            texttemplate="<b>%{label}</b><br>%{customdata[0]:,} customers<br>%{text} of revenue",
             hovertemplate="<b>%{label}</b><br>%{customdata[0]:,} customers (%{customdata[1]:.1f}%)"
             "<br>$%{customdata[2]:,.0f} revenue (%{customdata[3]:.1f}%)<extra></extra>",
             sort=False,
         )
     )
-    return style(fig, title, height=420)
+    style(fig, title, height=420)
+    fig.update_layout(margin=dict(t=40))
+    return fig
+
+
+def _share_text(share: float) -> str:
+    if share <= 0:
+        return "0%"
+    return "<1%" if share < 0.01 else f"{share:.0%}"
 
 
 def share_bars(summary: pd.DataFrame, label: str = "segment") -> go.Figure:
@@ -209,7 +221,21 @@ def migration_sankey(flows: pd.DataFrame, order: list[str], before_label: str, a
             ),
         )
     )
-    return style(fig, title, height=max(420, 26 * len(names) + 120))
+    style(fig, title, height=max(420, 26 * len(names) + 120))
+    # say which side is which date: the node labels alone repeat the same segment names
+    for x, text, anchor in ((0, before_label, "left"), (1, after_label, "right")):
+        fig.add_annotation(
+            x=x,
+            y=1.0,
+            xref="paper",
+            yref="paper",
+            yanchor="bottom",
+            xanchor=anchor,
+            text=f"<b>{text}</b>",
+            showarrow=False,
+            font=dict(size=13, color="#374151"),
+        )
+    return fig
 
 
 def _fade(hex_colour: str, alpha: float = 0.35) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +37,39 @@ def show_error(error: engine.EngineError) -> None:
         st.info(str(error), icon=":material/info:")
     else:
         st.error(str(error), icon=":material/error:")
+
+
+def server_log(name: str) -> logging.Logger:
+    """A ``segmint.*`` logger whose records reach the server log (standard error) at INFO and above, unless
+    logging was configured elsewhere (then they go where that configuration says)."""
+    parent = logging.getLogger("segmint")
+    if parent.level == logging.NOTSET:
+        parent.setLevel(logging.INFO)
+    if not parent.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        parent.addHandler(handler)
+        parent.propagate = False
+    return logging.getLogger(name)
+
+
+def run_page(page) -> None:
+    """Run a page. An engine error becomes its friendly message; any other error shows only a short
+    incident id, while the full traceback goes to the server log under that id."""
+    try:
+        page.run()
+    except engine.EngineError as error:
+        show_error(error)
+    except Exception:
+        incident = secrets.token_hex(4)
+        server_log("segmint.incidents").exception(
+            "Incident %s on page %r", incident, getattr(page, "url_path", page)
+        )
+        st.error(
+            f"Something went wrong on this page. It was logged as incident **{incident}**: quote it when you "
+            "report the problem. The other pages still work.",
+            icon=":material/error:",
+        )
 
 
 def no_data(what: str, table: str) -> None:

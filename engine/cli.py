@@ -17,7 +17,8 @@ APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --server.port 8600)
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
              [--mode replace|append] [--yes]
-segmint sample                         reset the store to the bundled sample data"""
+segmint sample                         reset the store to the bundled sample data
+segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins"""
 
 
 def _run(argv: list[str]) -> int:
@@ -109,6 +110,13 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
+def _user(argv: list[str]) -> int:
+    """``segmint user add|remove|list``: the dashboard's users file (see engine.auth)."""
+    from engine.auth import user_command
+
+    return user_command(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help", "help"):
@@ -123,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return _load(rest)
         if command == "sample":
             return _sample(rest)
+        if command == "user":
+            return _user(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -13,7 +13,9 @@ sample can be checked against the truth. The true type of each customer is writt
 from __future__ import annotations
 
 import csv
+import shutil
 import sys
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -902,6 +904,23 @@ def load_sample(con: Connection, sample_dir: str | Path | None = None) -> dict[s
     folder = Path(sample_dir) if sample_dir is not None else SAMPLE_DIR
     if not all((folder / f"{name}.csv").exists() for name in SAMPLE_TABLES):
         generate_sample(folder)
+    if folder.resolve() == SAMPLE_DIR.resolve():
+        return _load_folder(con, folder)
+    # The store reads files only in its staging folder and the bundled sample folder: read a copy.
+    from engine.ingest import staging_dir
+
+    copy = staging_dir(con) / f"sample_{uuid.uuid4().hex[:12]}"
+    copy.mkdir()
+    try:
+        for name in SAMPLE_TABLES:
+            shutil.copyfile(folder / f"{name}.csv", copy / f"{name}.csv")
+        return _load_folder(con, copy)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def _load_folder(con: Connection, folder: Path) -> dict[str, int]:
+    """Load the sample CSVs of ``folder`` (one the store may read) in one transaction."""
     loaded: dict[str, int] = {}
     with transaction(con):
         version = bump_data_version(con)

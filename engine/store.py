@@ -3,15 +3,26 @@ history and stored results.
 
 One connection per process; callers take ``con.cursor()`` per thread or Streamlit run. Every other
 engine module receives a connection (or cursor) and never calls ``duckdb.connect`` itself.
+
+The connection is locked down: DuckDB may read files only in the upload staging folder and the bundled
+sample folder, may not write files elsewhere, attach databases or install and load extensions, and the
+configuration cannot be changed afterwards (``connect(locked=False)`` exists for maintenance tools only).
+Write transactions of one process run one at a time (a store file is open in one process only), so
+concurrent appends both commit; two replaces of the same table at the same moment leave one version and
+the second gets ``ConcurrentChangeError``. A write-ahead log that cannot be replayed at start-up is moved
+aside and the store opens at its last checkpoint, with a warning the app shows (``recovery_warning``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
+import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,10 +31,21 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from engine.errors import EngineError, StoreBusyError
+from engine.errors import ConcurrentChangeError, EngineError, StoreBusyError
 from engine.schema import LOAD_ID_COLUMN, TABLES, Table
 
 DEFAULT_DB = Path("data") / "segmint.duckdb"
+# The bundled sample CSVs: ``engine.sample.SAMPLE_DIR`` (a test keeps them equal; the sample module builds
+# on this one, so it cannot be imported here).
+SAMPLE_DATA_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+STAGING_FOLDER = "staging"
+
+# Options of the locked-down connection that DuckDB accepts at open time; ``allowed_directories``,
+# ``enable_external_access`` and ``lock_configuration`` are set right after (DuckDB refuses
+# ``allowed_directories`` before the database has started).
+_LOCKED_OPEN_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+_log = logging.getLogger("segmint.store")
 
 Connection = duckdb.DuckDBPyConnection
 
@@ -97,31 +119,155 @@ def db_path(path: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
-def connect(path: str | os.PathLike | None = None, *, shared: bool = True) -> Connection:
+class StoreWriteError(EngineError):
+    """The store file could not be written (disk full, file size limit, read-only disk); the change was
+    rolled back and the store holds what it held before."""
+
+
+# Warnings from start-up recovery in this process (also kept in the store: ``recovery_warning``).
+RECOVERY_WARNINGS: list[str] = []
+
+
+def allowed_directories(path: str | os.PathLike | None = None) -> list[Path]:
+    """The only folders the locked-down connection to the store ``path`` may read from or write to:
+    the upload staging folder beside the store file and the bundled sample folder."""
+    return [db_path(path).parent / STAGING_FOLDER, SAMPLE_DATA_DIR]
+
+
+def connect(path: str | os.PathLike | None = None, *, shared: bool = True, locked: bool = True) -> Connection:
     """Open (creating if needed) the store and make sure the canonical and bookkeeping tables exist.
 
     With ``shared=True`` the process keeps one connection per file and returns it again; take a
     ``cursor()`` per thread. A second process holding the file gets a ``StoreBusyError`` that says so.
+
+    Parameters
+    ----------
+    path : the store file; default ``$SEGMINT_DB`` or ``./data/segmint.duckdb``.
+    shared : return this process's one connection to the file (opening it the first time).
+    locked : lock the connection down (the default, and the only setting the app and the command line
+        use): files only in ``allowed_directories(path)``, no extension install or autoload, no other
+        database attached, configuration frozen. ``locked=False`` is for maintenance tools that need an
+        open connection; a file cannot be open both ways in one process.
+
+    Raises
+    ------
+    StoreBusyError
+        Another process has the file open.
+    EngineError
+        The file is already open in this process with the other ``locked`` setting.
     """
     file = db_path(path)
     key = str(file)
     with _process_lock:
         if shared and key in _connections:
+            if (key in _unlocked) == locked:
+                raise EngineError(_mixed_message(file, locked))
             return _connections[key]
         file.parent.mkdir(parents=True, exist_ok=True)
+        con = _open(file, locked)
         try:
-            con = duckdb.connect(key)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreBusyError(
-                    f"The store {file.name} is open in another Segmint process. Close that process, or "
-                    f"point SEGMINT_DB at another file, then retry."
-                ) from exc
+            if locked:
+                _lock_down(con, file)
+            ensure_schema(con)
+            _record_recovery(con, file)
+        except BaseException:
+            con.close()
             raise
-        ensure_schema(con)
         if shared:
             _connections[key] = con
+            if locked:
+                _unlocked.discard(key)
+            else:
+                _unlocked.add(key)
         return con
+
+
+_unlocked: set[str] = set()
+_pending_recovery: dict[str, str] = {}
+
+
+def _mixed_message(file: Path, locked: bool) -> str:
+    have, want = ("an open (unlocked)", "locked") if locked else ("a locked", "unlocked")
+    return (
+        f"The store {file.name} is already open in this process with {have} connection, so it cannot be "
+        f"opened {want} too. Close the other connection first (store.close_all())."
+    )
+
+
+def _open(file: Path, locked: bool) -> Connection:
+    """``duckdb.connect`` with friendly errors, moving aside a write-ahead log that cannot be replayed."""
+    config = dict(_LOCKED_OPEN_CONFIG) if locked else {}
+    try:
+        return duckdb.connect(str(file), config=config)
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "Could not set lock" in text or "Conflicting lock" in text:
+            pid = re.search(r"PID (\d+)", text)
+            holder = f" (process {pid.group(1)})" if pid else ""
+            raise StoreBusyError(
+                f"The store {file.name} is open in another Segmint process{holder}. Close that process, or "
+                f"point SEGMINT_DB at another file, then retry."
+            ) from exc
+        if "different configuration" in text:
+            raise EngineError(_mixed_message(file, locked)) from exc
+        if _is_disk_error(text):
+            # Never give up a log that is fine but could not be replayed for lack of space.
+            raise StoreWriteError(
+                f"The store {file.name} cannot be opened: the disk holding it is full (or the file reached a "
+                f"size limit). Free some disk space, then start Segmint again. Nothing was changed. "
+                f"(Detail: {text.splitlines()[0][:200]})"
+            ) from exc
+        wal = Path(f"{file}.wal")
+        if not (wal.exists() and "replaying WAL" in text):
+            raise
+        moved = wal.with_name(
+            f"{wal.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
+        )
+        os.replace(wal, moved)
+        message = (
+            f"Segmint could not replay the write-ahead log of {file.name} after an unclean shutdown "
+            f"({text.splitlines()[0][:300]}). The store was opened at its last checkpoint: changes made "
+            f"just before the shutdown may be missing. The log was kept as {moved.name} beside the store; "
+            f"check the data and load the latest files again if needed."
+        )
+        _log.error(message)
+        RECOVERY_WARNINGS.append(message)
+        _pending_recovery[str(file)] = message
+        return duckdb.connect(str(file), config=config)
+
+
+def _lock_down(con: Connection, file: Path) -> None:
+    """Restrict file access to the staging and sample folders, then freeze the configuration."""
+    locked_now, external = con.execute(
+        "SELECT current_setting('lock_configuration'), current_setting('enable_external_access')"
+    ).fetchone()
+    if locked_now:
+        # DuckDB hands a second connection to the same file the already locked-down database.
+        if external:
+            raise EngineError(_mixed_message(file, True))
+        return
+    folders = allowed_directories(file)
+    folders[0].mkdir(parents=True, exist_ok=True)
+    listed = ", ".join(quote_literal(str(folder)) for folder in folders)
+    con.execute(f"SET allowed_directories = [{listed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _record_recovery(con: Connection, file: Path) -> None:
+    message = _pending_recovery.pop(str(file), None)
+    if message:
+        set_meta(con, "recovery_warning", message)
+
+
+def recovery_warning(con: Connection) -> str | None:
+    """The warning left by start-up recovery (a write-ahead log moved aside), or None; show it loudly."""
+    return get_meta(con, "recovery_warning") or None
+
+
+def clear_recovery_warning(con: Connection) -> None:
+    """Forget the start-up recovery warning once someone has read it."""
+    con.execute("DELETE FROM _meta WHERE key = 'recovery_warning'")
 
 
 def close_all() -> None:
@@ -133,15 +279,29 @@ def close_all() -> None:
             except duckdb.Error:
                 pass
         _connections.clear()
+        _unlocked.clear()
 
 
 def ensure_schema(con: Connection) -> None:
-    """Create the bookkeeping tables and an empty version of every canonical table."""
-    for ddl in _META_DDL:
-        con.execute(ddl)
-    con.execute("INSERT INTO _meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
-    for table in TABLES.values():
-        con.execute(empty_table_ddl(table))
+    """Create the bookkeeping tables and an empty version of every canonical table.
+
+    Only what is missing is created, so reopening a store writes nothing (and cannot collide with a
+    write of another thread).
+    """
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    wanted = ["_meta", "_loads", "_mappings", "_results", "_blobs", *TABLES]
+    if not set(wanted) <= present:
+        for ddl in _META_DDL:
+            con.execute(ddl)
+        for table in TABLES.values():
+            con.execute(empty_table_ddl(table))
+    if get_meta(con, "data_version") is None:
+        con.execute("INSERT INTO _meta VALUES ('data_version', '0') ON CONFLICT DO NOTHING")
 
 
 def canonical_columns(table: Table) -> list[tuple[str, str]]:
@@ -187,38 +347,149 @@ def set_meta(con: Connection, key: str, value: str) -> None:
     )
 
 
+class _Writer:
+    """The write lock of one store file and the canonical tables replaced by its recent commits."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.commits = 0
+        self.replaced: list[tuple[int, frozenset[str]]] = []
+
+    def replaced_since(self, commit: int) -> set[str]:
+        return {name for number, names in self.replaced if number > commit for name in names}
+
+    def record(self, names: frozenset[str]) -> None:
+        self.commits += 1
+        if names:
+            self.replaced.append((self.commits, names))
+            del self.replaced[:-64]
+
+
+_writers: dict[str, _Writer] = {}
+
+
+def _store_key(con: Connection) -> str:
+    sql = "SELECT file FROM pragma_database_list WHERE name = current_database()"
+    try:
+        row = con.execute(sql).fetchone()
+    except duckdb.TransactionException as exc:
+        if "aborted" not in str(exc):
+            raise
+        # A failed statement left this cursor's transaction aborted: nothing in it can be kept.
+        con.execute("ROLLBACK")
+        row = con.execute(sql).fetchone()
+    return str(row[0]) if row and row[0] else f"memory:{id(con)}"
+
+
+def _writer(con: Connection) -> _Writer:
+    key = _store_key(con)
+    with _process_lock:
+        return _writers.setdefault(key, _Writer())
+
+
+def _rollback(con: Connection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def _last_load_id(con: Connection) -> int | None:
+    try:
+        return int(con.execute("SELECT coalesce(max(load_id), 0) FROM _loads").fetchone()[0])
+    except duckdb.CatalogException:
+        return None
+
+
+_DISK_ERRORS = ("no space left", "file too large", "disk quota", "read-only file system", "disk is full")
+
+
+def _is_disk_error(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in _DISK_ERRORS)
+
+
+def translate_error(exc: BaseException, *, committing: bool = False) -> BaseException:
+    """The domain error for a DuckDB failure of a write, or ``exc`` itself when it has none.
+
+    A write-write conflict becomes ``ConcurrentChangeError`` (retry); a full disk or a file size limit
+    becomes ``StoreWriteError``. With ``committing`` any other transaction failure at COMMIT counts as a
+    conflict, as DuckDB reports conflicts found at commit that way.
+    """
+    if isinstance(exc, EngineError) or not isinstance(exc, duckdb.Error):
+        return exc
+    text = str(exc)
+    if _is_disk_error(text):
+        return StoreWriteError(
+            "The store could not be written: the disk holding it is full (or the file reached a size "
+            "limit). Nothing was changed: the whole change was rolled back and the store holds the same "
+            "data as before. Free some disk space, then retry. "
+            f"(Detail: {text.splitlines()[0][:200]})"
+        )
+    if "conflict" in text.lower() or (committing and isinstance(exc, duckdb.TransactionException)):
+        return ConcurrentChangeError(
+            "Another user changed the same data at the same moment, so this change was not saved. "
+            "Nothing was lost: retry."
+        )
+    return exc
+
+
 @contextmanager
 def transaction(con: Connection) -> Iterator[Connection]:
-    """Run a block as one transaction: commit on success, roll back on any error."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield con
-    except BaseException:
+    """Run a block as one transaction: commit on success, roll back on any error.
+
+    Write transactions on one store run one at a time in this process (a store file is open in one
+    process only), so they never fail on each other's bookkeeping rows. Two replaces of the same canonical
+    table at the same moment (the second started while the first was running) leave the first one's
+    version: the second is rolled back with ``ConcurrentChangeError``. A full disk raises
+    ``StoreWriteError``. Whatever fails, the cursor is left usable (never "transaction is aborted").
+    """
+    writer = _writer(con)
+    arrived = writer.commits
+    with writer.lock:
+        base = _last_load_id(con)
+        con.execute("BEGIN TRANSACTION")
+        replaced: frozenset[str] = frozenset()
         try:
-            con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass
-        raise
-    else:
+            yield con
+            if base is not None:
+                replaced = frozenset(
+                    r[0]
+                    for r in con.execute(
+                        "SELECT DISTINCT table_name FROM _loads WHERE load_id > ? AND mode = 'replace' "
+                        "ORDER BY table_name",
+                        [base],
+                    ).fetchall()
+                )
+            clash = sorted(replaced & writer.replaced_since(arrived))
+            if clash:
+                raise ConcurrentChangeError(
+                    f"Another user replaced the {', '.join(clash)} table at the same moment, so your change "
+                    f"was not saved and their data stays. Nothing was lost: look at the data again, then "
+                    f"retry if you still want to replace it."
+                )
+        except BaseException as exc:
+            _rollback(con)
+            translated = translate_error(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
         try:
             con.execute("COMMIT")
-        except duckdb.TransactionException as exc:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
-            from engine.errors import ConcurrentChangeError
-
-            raise ConcurrentChangeError(
-                "Another user changed the same data at the same moment, so this change was not saved. "
-                "Nothing was lost: retry."
-            ) from exc
+        except duckdb.Error as exc:
+            _rollback(con)
+            translated = translate_error(exc, committing=True)
+            if translated is exc:
+                raise
+            raise translated from exc
+        writer.record(replaced)
 
 
 def table_exists(con: Connection, name: str) -> bool:
     """Whether a table called ``name`` exists in the store."""
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?", [name]
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
+        [name],
     ).fetchone()
     return bool(row and row[0])
 
@@ -371,8 +642,6 @@ def compute_once(con: Connection, kind: str, params: dict[str, Any] | None, find
 
     A write-write conflict with another session becomes ``ConcurrentChangeError`` (retry), never a traceback.
     """
-    from engine.errors import ConcurrentChangeError
-
     found = find()
     if found is not None:
         return found
@@ -449,6 +718,13 @@ def fetch_df(con: Connection, sql: str, params: Iterable[Any] | None = None) -> 
 __all__ = [
     "Connection",
     "DEFAULT_DB",
+    "SAMPLE_DATA_DIR",
+    "StoreWriteError",
+    "RECOVERY_WARNINGS",
+    "allowed_directories",
+    "recovery_warning",
+    "clear_recovery_warning",
+    "translate_error",
     "quote_ident",
     "quote_literal",
     "db_path",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import streamlit as st
 
 import engine
@@ -137,6 +138,9 @@ def default_dates(bounds: tuple[dt.date, dt.date]) -> tuple[dt.date, dt.date]:
 
 
 st.title("Campaigns")
+st.caption(
+    "Which campaigns and channels earned back their spend, how that moved over time, and who responded."
+)
 version = state.data_version()
 counts = state.table_counts(version)
 if counts["campaigns"] == 0:
@@ -251,19 +255,20 @@ metrics = load_metrics(version, "campaign", filters, value)
 # ---- best and worst
 best, worst = engine.best_and_worst(metrics, "roi", n=3)
 b_col, w_col = st.columns(2)
-summary_cols = ["campaign_name", "channel", "spend", "revenue", "roi", "roas", "cpa"]
+# ROAS is ROI + 1, so the half-width tables leave it out; the full table below has it
+summary_cols = ["campaign_name", "channel", "spend", "revenue", "roi", "cpa"]
 with b_col:
     st.markdown("##### :material/trending_up: Best campaigns by ROI")
     if best.empty:
         st.caption("No campaign has both spend and revenue in this selection.")
     else:
-        show_table(best, summary_cols, "best", "best_campaigns_by_roi.csv")
+        show_table(best, summary_cols, "best", "best_campaigns_by_roi.csv", "Download best campaigns")
 with w_col:
     st.markdown("##### :material/trending_down: Worst campaigns by ROI")
     if worst.empty:
         st.caption("Not enough campaigns with an ROI to list the worst separately.")
     else:
-        show_table(worst, summary_cols, "worst", "worst_campaigns_by_roi.csv")
+        show_table(worst, summary_cols, "worst", "worst_campaigns_by_roi.csv", "Download worst campaigns")
 no_roi = metrics[metrics["roi"].isna()]
 if len(no_roi):
     st.caption(
@@ -301,7 +306,12 @@ with tabs[0]:
 
 with tabs[1]:
     c1, c2, c3 = st.columns(3)
-    grain = c1.segmented_control("Per", list(engine.GRAINS), default="week", key="cmp_grain") or "week"
+    grain = (
+        c1.segmented_control(
+            "Per", list(engine.GRAINS), default="week", format_func=str.capitalize, key="cmp_grain"
+        )
+        or "week"
+    )
     metric = c2.selectbox(
         "Metric", TREND_METRICS, format_func=lambda m: cc.METRIC_FORMATS[m][0], key="cmp_metric"
     )
@@ -314,6 +324,14 @@ with tabs[1]:
     trend = load_trend(version, grain, split_by, filters, value)
     group_col = {"channel": "channel", "campaign": "campaign_name"}.get(split_by)
     st.plotly_chart(cc.trend_chart(trend, metric, group_col), width="stretch", key="chart_trend")
+    if grain != "day" and not trend.empty and end is not None:
+        last = pd.Timestamp(trend["period"].max()).date()
+        next_start = (pd.Timestamp(last) + pd.DateOffset(**{f"{grain}s": 1})).date()
+        if next_start - dt.timedelta(days=1) > end:
+            st.caption(
+                f"The last {grain} (from {last:%b %d, %Y}) is partial: the selection ends on {end:%b %d, %Y}, "
+                "so its totals are lower than a full one."
+            )
     with st.expander("The numbers behind the chart"):
         keys = ["period"] + (
             ["campaign_id", "campaign_name", "channel"]
@@ -334,7 +352,7 @@ with tabs[2]:
     left, right = st.columns(2)
     left.plotly_chart(cc.channel_mix(by_channel), width="stretch", key="chart_mix")
     right.plotly_chart(cc.breakdown_bar(by_channel, "channel", "roas"), width="stretch", key="chart_ch_roas")
-    show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv")
+    show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv", "Download channel table")
 
 with tabs[3]:
     dims = load_dimensions(version)
@@ -346,7 +364,7 @@ with tabs[3]:
         )
     else:
         c1, c2 = st.columns(2)
-        dim = c1.selectbox("Break down by", dims, key="cmp_dim")
+        dim = c1.selectbox("Break down by", dims, format_func=cc.words, key="cmp_dim")
         bmetric = c2.selectbox(
             "Metric",
             ["roas", "roi", "cpa", "conversion_rate_click", "ctr", "cpc", "spend", "conversions"],
@@ -355,7 +373,13 @@ with tabs[3]:
         )
         breakdown = load_metrics(version, dim, filters, value)
         st.plotly_chart(cc.breakdown_bar(breakdown, dim, bmetric), width="stretch", key="chart_breakdown")
-        show_table(breakdown, [dim] + TABLE_COLUMNS[3:], "breakdown", f"campaigns_by_{dim}.csv")
+        show_table(
+            breakdown,
+            [dim] + TABLE_COLUMNS[3:],
+            "breakdown",
+            f"campaigns_by_{dim}.csv",
+            f"Download {cc.words(dim).lower()} table",
+        )
 
 with tabs[4]:
     funnel_by = (
@@ -375,7 +399,8 @@ with tabs[4]:
         )
     show_table(
         funnel.rename(columns={"group": funnel_by}),
-        [funnel_by, "step", "value", "step_conversion", "drop_off", "from_first", "revenue"],
+        ([] if by is None else [funnel_by])
+        + ["step", "value", "step_conversion", "drop_off", "from_first", "revenue"],
         "funnel",
         "campaign_funnel.csv",
     )

@@ -11,7 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 import engine
-from dashboard import charts, components, state
+from dashboard import auth, charts, components, state
 
 LIMITS = engine.DEFAULT_LIMITS
 NOT_MAPPED = "(not mapped)"
@@ -162,78 +162,81 @@ def _show_report(report: engine.ValidationReport) -> None:
 
 
 with tab_upload:
-    left, right = st.columns([1, 2])
-    table = left.selectbox(
-        "This file holds", list(engine.TABLES), help="Which Segmint table the file fills. See the Templates tab for each table's fields.",
-        key="upload_table",
-    )
-    uploaded = right.file_uploader(
-        "Upload a file", type=["csv", "tsv", "txt", "xlsx", "parquet"], key="uploader",
-        help="The file's content decides how it is read; the extension filter is only a convenience.",
-    )
-    if uploaded is None:
-        if "staged" in st.session_state:
-            _reset_upload()
-        st.info("Choose the table, then drop a file here. Nothing is written until you press **Load**.",
-                icon=":material/upload_file:")
+    if not auth.can("upload"):
+        auth.explain("upload")
     else:
-        try:
-            if st.session_state.get("staged_for") != uploaded.file_id or "staged" not in st.session_state:
-                with st.status(f"Reading {uploaded.name}...", expanded=False) as status:
-                    _stage(uploaded)
-                    status.update(label=f"Read {uploaded.name}", state="complete")
-            staged: engine.StagedUpload = st.session_state["staged"]
-            st.success(
-                f"**{staged.file_name}**: "
-                + (f"{staged.rows:,} rows, " if staged.rows is not None else "")
-                + f"{len(staged.columns)} columns ("
-                + ", ".join(f"{k} {v}" for k, v in staged.detected.items()) + ")",
-                icon=":material/check_circle:",
-            )
-            mapping = _mapping_form(staged, table)
-            report = engine.validate(state.cursor(), staged, mapping)
-            st.divider()
-            st.subheader("Validation report")
-            _show_report(report)
-            confirmed = True
-            if mapping.questions:
-                for question in mapping.questions:
-                    st.info(question, icon=":material/help:")
-                confirmed = st.checkbox("I checked the mapping and the questions above", key=f"confirm_{staged.token}")
-            mode = st.radio(
-                "How to load", ["replace", "append"], horizontal=True, key="load_mode",
-                format_func={"replace": f"Replace the {table} table",
-                             "append": f"Append to {table} (rows already stored are skipped)"}.get,
-            )
-            accept = True
-            if report.rows_rejected:
-                accept = st.checkbox(
-                    f"Load the {report.rows_valid:,} valid rows and skip the {report.rows_rejected:,} rejected ones",
-                    key=f"accept_{staged.token}",
-                )
-            ready = report.can_load and confirmed and accept
-            go_col, cancel_col = st.columns([1, 5])
-            if go_col.button("Load", type="primary", disabled=not ready, icon=":material/database_upload:"):
-                with st.status(f"Loading {staged.file_name} into {table}...", expanded=True) as status:
-                    result = engine.load(state.cursor(), staged, mapping, mode, accept_rejects=accept,
-                                         confirm=confirmed)
-                    status.update(label="Loaded", state="complete")
-                st.session_state.pop("staged", None)
-                st.session_state["last_load"] = result
-                st.rerun()
-            if cancel_col.button("Cancel", icon=":material/close:"):
-                _reset_upload()
-                st.rerun()
-        except engine.EngineError as error:
-            components.show_error(error)
-    result = st.session_state.pop("last_load", None)
-    if result is not None:
-        st.success(
-            f"Loaded {result.rows_loaded:,} rows into **{result.table}** ({result.mode}); {result.rows_rejected:,} "
-            f"rejected, {result.rows_skipped_existing:,} already present. The table now has {result.rows_after:,} "
-            f"rows (was {result.rows_before:,}). Data version {result.data_version}.",
-            icon=":material/task_alt:",
+        left, right = st.columns([1, 2])
+        table = left.selectbox(
+            "This file holds", list(engine.TABLES), help="Which Segmint table the file fills. See the Templates tab for each table's fields.",
+            key="upload_table",
         )
+        uploaded = right.file_uploader(
+            "Upload a file", type=["csv", "tsv", "txt", "xlsx", "parquet"], key="uploader",
+            help="The file's content decides how it is read; the extension filter is only a convenience.",
+        )
+        if uploaded is None:
+            if "staged" in st.session_state:
+                _reset_upload()
+            st.info("Choose the table, then drop a file here. Nothing is written until you press **Load**.",
+                    icon=":material/upload_file:")
+        else:
+            try:
+                if st.session_state.get("staged_for") != uploaded.file_id or "staged" not in st.session_state:
+                    with st.status(f"Reading {uploaded.name}...", expanded=False) as status:
+                        _stage(uploaded)
+                        status.update(label=f"Read {uploaded.name}", state="complete")
+                staged: engine.StagedUpload = st.session_state["staged"]
+                st.success(
+                    f"**{staged.file_name}**: "
+                    + (f"{staged.rows:,} rows, " if staged.rows is not None else "")
+                    + f"{len(staged.columns)} columns ("
+                    + ", ".join(f"{k} {v}" for k, v in staged.detected.items()) + ")",
+                    icon=":material/check_circle:",
+                )
+                mapping = _mapping_form(staged, table)
+                report = engine.validate(state.cursor(), staged, mapping)
+                st.divider()
+                st.subheader("Validation report")
+                _show_report(report)
+                confirmed = True
+                if mapping.questions:
+                    for question in mapping.questions:
+                        st.info(question, icon=":material/help:")
+                    confirmed = st.checkbox("I checked the mapping and the questions above", key=f"confirm_{staged.token}")
+                mode = st.radio(
+                    "How to load", ["replace", "append"], horizontal=True, key="load_mode",
+                    format_func={"replace": f"Replace the {table} table",
+                                 "append": f"Append to {table} (rows already stored are skipped)"}.get,
+                )
+                accept = True
+                if report.rows_rejected:
+                    accept = st.checkbox(
+                        f"Load the {report.rows_valid:,} valid rows and skip the {report.rows_rejected:,} rejected ones",
+                        key=f"accept_{staged.token}",
+                    )
+                ready = report.can_load and confirmed and accept
+                go_col, cancel_col = st.columns([1, 5])
+                if go_col.button("Load", type="primary", disabled=not ready, icon=":material/database_upload:"):
+                    with st.status(f"Loading {staged.file_name} into {table}...", expanded=True) as status:
+                        result = engine.load(state.cursor(), staged, mapping, mode, accept_rejects=accept,
+                                             confirm=confirmed)
+                        status.update(label="Loaded", state="complete")
+                    st.session_state.pop("staged", None)
+                    st.session_state["last_load"] = result
+                    st.rerun()
+                if cancel_col.button("Cancel", icon=":material/close:"):
+                    _reset_upload()
+                    st.rerun()
+            except engine.EngineError as error:
+                components.show_error(error)
+        result = st.session_state.pop("last_load", None)
+        if result is not None:
+            st.success(
+                f"Loaded {result.rows_loaded:,} rows into **{result.table}** ({result.mode}); {result.rows_rejected:,} "
+                f"rejected, {result.rows_skipped_existing:,} already present. The table now has {result.rows_after:,} "
+                f"rows (was {result.rows_before:,}). Data version {result.data_version}.",
+                icon=":material/task_alt:",
+            )
 
 with tab_history:
     history = engine.load_history(cur)
@@ -246,7 +249,7 @@ with tab_history:
         if not last.empty:
             row = last.iloc[0]
             label = f"Undo the last load ({row['file']} -> {row['table']}, {row['mode']}, {row['rows_loaded']:,} rows)"
-            if st.button(label, icon=":material/undo:"):
+            if auth.can("undo") and st.button(label, icon=":material/undo:"):
                 try:
                     done = engine.undo_last_load(state.cursor())
                     st.toast(f"Undid the load of {done['file']} into {done['table']}.", icon=":material/undo:")
@@ -254,8 +257,8 @@ with tab_history:
                 except engine.EngineError as error:
                     components.show_error(error)
     st.divider()
-    if st.button("Reset everything to the sample data", icon=":material/restart_alt:",
-                 help="Replaces every table with the bundled sample (undo brings tables back one by one)."):
+    if auth.can("reset") and st.button("Reset everything to the sample data", icon=":material/restart_alt:",
+                                       help="Replaces every table with the bundled sample (undo brings tables back one by one)."):
         with st.status("Loading the sample data...", expanded=False) as status:
             engine.load_sample(state.cursor())
             status.update(label="Sample data loaded", state="complete")

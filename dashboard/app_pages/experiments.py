@@ -110,6 +110,7 @@ RESULT_HEADERS = {
     "best_rate": "Best rate",
     "srm_p_value": "SRM p",
     "verdict_level": "Verdict",
+    "expected": "Expected customers",
 }
 
 
@@ -187,6 +188,10 @@ def planner(default_rate: float | None) -> None:
 
 
 st.title("Experiments")
+st.caption(
+    "Did each A/B test's variant really beat control, can the split be trusted, and how big must the next "
+    "test be."
+)
 version = state.data_version()
 counts = state.table_counts(version)
 if counts["experiments"] == 0:
@@ -205,6 +210,7 @@ with st.expander(f"All experiments ({len(summary)})", expanded=len(summary) > 1,
         view,
         [
             "experiment_id",
+            "verdict_level",
             "variants",
             "customers",
             "control",
@@ -215,7 +221,6 @@ with st.expander(f"All experiments ({len(summary)})", expanded=len(summary) > 1,
             "p_value_adjusted",
             "prob_beat_control",
             "srm_p_value",
-            "verdict_level",
         ],
         "summary",
         "experiments_summary.csv",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import pandas as pd
 import streamlit as st
@@ -36,10 +38,34 @@ def fit_clusters(as_of: dt.date, k: int | str, attributes: tuple[str, ...]) -> N
     box.empty()
 
 
+ATTRIBUTE_TRAIT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*) = (.*)$")
+
+
+def pretty_trait(trait: str) -> str:
+    """An attribute trait in words: ``loyalty_member = true`` -> ``Loyalty member: yes``, ``age 18-29`` ->
+    ``Age 18-29``."""
+    found = ATTRIBUTE_TRAIT.match(str(trait))
+    if not found:  # a binned number such as "age 18-29"
+        return str(trait)[:1].upper() + str(trait)[1:]
+    column, value = found.groups()
+    value = {"true": "yes", "false": "no"}.get(value.lower(), value)
+    return f"{column.replace('_', ' ').capitalize()}: {value}"
+
+
+def pretty_description(card: engine.PersonaCard) -> str:
+    """The card's description with its attribute traits in words (the same wording as the trait lists)."""
+    text = card.description
+    attributes = card.traits.loc[card.traits["kind"] == "attribute", "trait"] if len(card.traits) else []
+    for trait in sorted(set(attributes), key=len, reverse=True):
+        text = text.replace(trait, pretty_trait(trait))
+    return text
+
+
 def trait_lines(card: engine.PersonaCard, kind: str, top: int = 3) -> list[str]:
     rows = card.top(kind, top)
     return [
-        f"**{r.trait}**: {_share(r.group_share)} vs {_share(r.overall_share)} of all ({r.lift:.1f}x)"
+        f"**{pretty_trait(r.trait) if kind == 'attribute' else r.trait}**: {_share(r.group_share)} vs {_share(r.overall_share)} of all "
+        f"({r.lift:.1f}x)"
         for r in rows.itertuples()
     ]
 
@@ -51,7 +77,9 @@ def _share(value: float) -> str:
 def render_card(card: engine.PersonaCard, colour: str) -> None:
     with st.container(border=True):
         st.markdown(
-            f"<span style='color:{colour};font-size:1.4rem'>&#9632;</span> **{card.group}**",
+            # the group name may come from the data: escaped, since this markdown allows HTML
+            f"<span style='color:{html.escape(colour)};font-size:1.4rem'>&#9632;</span> "
+            f"**{html.escape(card.group)}**",
             unsafe_allow_html=True,
         )
         a, b = st.columns(2)
@@ -77,7 +105,7 @@ def render_card(card: engine.PersonaCard, colour: str) -> None:
             )
         else:
             st.caption("No purchase up to the as-of date.")
-        st.markdown(card.description)
+        st.markdown(pretty_description(card))
         st.success(f"**{card.action}**: {card.action_detail}", icon=":material/lightbulb:")
         if card.stability is not None:
             badge, meaning = engine.stability_badge(card.stability)
@@ -169,9 +197,10 @@ if shown:
         table,
         hide_index=True,
         width="stretch",
+        placeholder="n/a",
         column_config={
             "group": "Group",
-            "customers": "Customers",
+            "customers": st.column_config.NumberColumn("Customers", format="localized"),
             "customer_share": st.column_config.NumberColumn("Share of customers", format="percent"),
             "revenue": st.column_config.NumberColumn("Revenue", format="dollar"),
             "revenue_share": st.column_config.NumberColumn("Share of revenue", format="percent"),
@@ -190,6 +219,8 @@ if shown:
         pick = st.selectbox("Group", [c.group for c in shown], key="personas_evidence_group")
         card = next(c for c in shown if c.group == pick)
         evidence = card.traits.copy()
+        is_attribute = evidence["kind"] == "attribute"
+        evidence.loc[is_attribute, "trait"] = evidence.loc[is_attribute, "trait"].map(pretty_trait)
         if evidence.empty:
             st.info(card.evidence_note or "Nothing was tested for this group.", icon=":material/info:")
         else:
@@ -198,6 +229,12 @@ if shown:
                 hide_index=True,
                 width="stretch",
                 column_config={
+                    "kind": "Kind",
+                    "trait": "Trait",
+                    "group_customers": st.column_config.NumberColumn(
+                        "Customers in group", format="localized"
+                    ),
+                    "significant": "Stands out",
                     "group_share": st.column_config.NumberColumn("Share in group", format="percent"),
                     "overall_share": st.column_config.NumberColumn("Share overall", format="percent"),
                     "lift": st.column_config.NumberColumn("Lift", format="%.2f"),

@@ -4,6 +4,7 @@ that is, similar products, and every customer's list for export."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_recommend, components, state
+from dashboard import auth, charts_recommend, components, state
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 SETTINGS = "rec_settings"
@@ -19,6 +20,27 @@ TUNING = "rec_tuning"
 TAB_KEY = "rec_tab"
 TABS = ["Customer", "Evaluation", "Similar products", "All customers"]
 PERCENT_COLUMNS = ["precision", "recall", "hit_rate", "coverage"]
+PARAM_LABELS = {
+    "n_factors": "taste factors",
+    "n_epochs": "training passes",
+    "lr_all": "learning rate",
+    "reg_all": "regularisation",
+}
+EXPORT_COLUMNS = {
+    "customer_id": "Customer",
+    "rank": st.column_config.NumberColumn("#", width="small"),
+    "product_id": "Product id",
+    "name": "Product",
+    "category": "Category",
+    "price": st.column_config.NumberColumn("Price", format="dollar"),
+    "predicted_rating": st.column_config.NumberColumn("Predicted", format="%.2f"),
+    "score": st.column_config.NumberColumn("Ranking score", format="%.2f"),
+    "fallback": "Fallback",
+    "reason": "Reason",
+    "cold_item": "New product",
+    "because_product_id": "Because of (id)",
+    "because_name": "Because of",
+}
 SPLITS = {
     "time": "Each customer's latest ratings (what they did next)",
     "random": "A random 20% of all ratings",
@@ -199,7 +221,11 @@ def tuning_panel(version: int, settings: dict[str, Any]) -> None:
     st.markdown(
         f"**Tune** with Surprise's GridSearchCV ({n_fits} model fits, about a minute on the sample; 3-fold "
         "cross-validation over "
-        f"{', '.join(f'{k} {v}' for k, v in engine.TUNING_GRID.items())}; picks the lowest rating error)."
+        + "; ".join(
+            f"{PARAM_LABELS.get(k, k)} {' or '.join(f'{x:g}' for x in v)}"
+            for k, v in engine.TUNING_GRID.items()
+        )
+        + "; picks the lowest rating error)."
     )
     if st.button("Run tuning", icon=":material/tune:"):
         box = st.empty()
@@ -213,10 +239,35 @@ def tuning_panel(version: int, settings: dict[str, Any]) -> None:
         st.session_state[TUNING] = {"version": version, "table": result.table, "best": result.best_params}
     found = st.session_state.get(TUNING)
     if found and found["version"] == version:
-        st.dataframe(found["table"], hide_index=True, width="stretch")
+        st.dataframe(
+            found["table"],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                **{k: v.capitalize() for k, v in PARAM_LABELS.items()},
+                "rmse": st.column_config.NumberColumn(
+                    "RMSE", format="%.4f", help="Rating error; lower is better."
+                ),
+                "mae": st.column_config.NumberColumn("MAE", format="%.4f", help="Average rating error."),
+            },
+        )
         if st.button("Use the best settings", icon=":material/done_all:"):
             st.session_state[SETTINGS] = {**settings, "params": dict(found["best"])}
             st.rerun()
+
+
+ATTRIBUTE_IN_TEXT = re.compile(r"\b([a-z][a-z0-9_]*) = ([^,()]+?) \(")
+
+
+def attributes_in_words(text: str) -> str:
+    """``loyalty_member = true (1.9x)`` -> ``Loyalty member: yes (1.9x)``, as on the Personas page."""
+
+    def words(found: re.Match) -> str:
+        column, value = found.groups()
+        value = {"true": "yes", "false": "no"}.get(value.lower(), value)
+        return f"{column.replace('_', ' ').capitalize()}: {value} ("
+
+    return ATTRIBUTE_IN_TEXT.sub(words, text)
 
 
 def why_text(row: pd.Series, verb: str) -> str:
@@ -272,9 +323,11 @@ def customer_view(version: int, table: str, verb: str, scale: tuple[float, float
     if profile is not None:
         persona = load_personas(version).get(str(profile["segment"]))
         line = f":material/donut_large: Segment **{profile['segment']}**"
-        if persona and persona.get("description"):
-            line += f" · :material/groups: Persona: {persona['description']}"
+        if persona and persona.get("action"):
+            line += f" · :material/lightbulb: Segment action: **{persona['action']}**"
         st.markdown(line)
+        if persona and persona.get("description"):
+            st.caption(f"The segment: {attributes_in_words(persona['description'])}")
     elif segments is None:
         st.caption("Segments are not available yet, so no segment or RFM profile is shown.")
     components.kpi_row(kpis)
@@ -389,6 +442,7 @@ def evaluation_view(version: int, settings: dict[str, Any]) -> None:
         shown,
         hide_index=True,
         width="stretch",
+        placeholder="n/a",
         column_config={
             "label": "Model",
             "rmse": st.column_config.NumberColumn(
@@ -413,7 +467,9 @@ def evaluation_view(version: int, settings: dict[str, Any]) -> None:
             "customers": st.column_config.NumberColumn("Customers scored"),
         },
     )
-    components.csv_download(table, f"recommendation_evaluation_{result.split}", key="dl_rec_eval")
+    components.csv_download(
+        table, f"recommendation_evaluation_{result.split}", "Download evaluation", key="dl_rec_eval"
+    )
     with st.expander("What the models are", icon=":material/help:"):
         for key, label in engine.MODEL_LABELS.items():
             st.markdown(f"- **{label}**: {engine.MODEL_NOTES[key]}")
@@ -448,7 +504,9 @@ def similar_view(version: int, model: engine.Recommender) -> None:
                 "ratings": st.column_config.NumberColumn("Ratings"),
             },
         )
-        components.csv_download(near, f"similar_to_{product}", key="dl_rec_similar")
+        components.csv_download(
+            near, f"similar_to_{product}", "Download similar products", key="dl_rec_similar"
+        )
     with right:
         st.plotly_chart(charts_recommend.similarity_chart(near), width="stretch")
     st.caption(
@@ -475,7 +533,7 @@ def export_view(version: int, table: str) -> None:
     components.csv_download(
         frame, "recommendations_all_customers", "Download all customers' lists (CSV)", key="dl_rec_all"
     )
-    st.dataframe(frame.head(500), hide_index=True, width="stretch")
+    st.dataframe(frame.head(500), hide_index=True, width="stretch", column_config=EXPORT_COLUMNS)
     if len(frame) > 500:
         st.caption(f"Showing the first 500 of {len(frame):,} rows; the download has them all.")
 
@@ -490,10 +548,11 @@ categories = load_categories(version)
 settings = st.session_state.setdefault(SETTINGS, default_settings(bool(categories)))
 params_json = json.dumps(settings["params"], sort_keys=True)
 
-with st.expander("Settings", icon=":material/tune:"):
-    settings_form(settings, categories)
-    st.divider()
-    tuning_panel(version, settings)
+if auth.can("retrain"):
+    with st.expander("Settings", icon=":material/tune:"):
+        settings_form(settings, categories)
+        st.divider()
+        tuning_panel(version, settings)
 
 progress_box = st.empty()
 try:

@@ -79,12 +79,45 @@ def load_cluster_members(
     return out.sort_values(["cluster", "customer_id"], kind="stable").reset_index(drop=True)
 
 
+# Readable headers for member tables; customer attributes not listed here get their column name in words.
+MEMBER_LABELS: dict[str, str] = {
+    "customer_id": "Customer",
+    "segment": "Segment",
+    "cluster": "Cluster",
+    "cluster_name": "Cluster name",
+    "recency_days": "Days since last order",
+    "frequency": "Orders",
+    "r_score": "Recency score",
+    "f_score": "Frequency score",
+    "m_score": "Monetary score",
+    "fm_score": "FM score",
+    "tenure_days": "Days since first order",
+}
+
+
+def member_columns(frame: pd.DataFrame) -> dict:
+    """Column config for a member table: words instead of column names, money as dollars, dates as dates."""
+    config: dict = {}
+    for column in frame.columns:
+        label = MEMBER_LABELS.get(column, str(column).replace("_", " ").capitalize())
+        if column == "monetary":
+            config[column] = st.column_config.NumberColumn("Net spend", format="dollar")
+        elif column == "aov":
+            config[column] = st.column_config.NumberColumn("Average order value", format="dollar")
+        elif pd.api.types.is_datetime64_any_dtype(frame[column]):
+            config[column] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD")
+        else:
+            config[column] = label
+    return config
+
+
 def segment_table(summary: pd.DataFrame) -> None:
     st.dataframe(
         summary,
         hide_index=True,
         width="stretch",
         height=35 * (len(summary) + 1) + 3,
+        placeholder="n/a",
         column_config={
             "segment": st.column_config.TextColumn("Segment"),
             "customers": st.column_config.NumberColumn("Customers", format="localized"),
@@ -190,6 +223,7 @@ with tab_rfm:
                 "Size the treemap by",
                 ["customers", "revenue"],
                 default="customers",
+                format_func=str.capitalize,
                 key="segments_treemap_size",
             )
             or "customers"
@@ -217,7 +251,20 @@ with tab_rfm:
     with st.expander("How scores and segments are defined", icon=":material/rule:"):
         st.markdown(engine.SCORE_RULE)
         st.markdown("Rules, first match wins (scores are inclusive ranges):")
-        st.dataframe(engine.SEGMENT_RULES, hide_index=True, width="stretch")
+        st.dataframe(
+            engine.SEGMENT_RULES,
+            hide_index=True,
+            width="stretch",
+            height=35 * (len(engine.SEGMENT_RULES) + 1) + 3,
+            column_config={
+                "segment": "Segment",
+                "r_min": "Recency score from",
+                "r_max": "Recency score to",
+                "fm_min": "FM score from",
+                "fm_max": "FM score to",
+                "description": st.column_config.TextColumn("Who they are", width="large"),
+            },
+        )
         components.csv_download(engine.SEGMENT_RULES, "segment_rules.csv", "Download rules", key="dl_rules")
         layout = engine.rule_grid().pivot(index="r_score", columns="fm_score", values="segment")
         layout = layout.sort_index(ascending=False)
@@ -303,7 +350,7 @@ with tab_clusters:
             column_config={
                 "cluster": "Cluster",
                 "cluster_name": "Name",
-                "customers": "Customers",
+                "customers": st.column_config.NumberColumn("Customers", format="localized"),
                 "share": st.column_config.ProgressColumn(
                     "Share", format="percent", min_value=0.0, max_value=1.0
                 ),
@@ -341,7 +388,13 @@ with tab_clusters:
             )
         with st.expander("Cluster members with scores", icon=":material/table:"):
             members = load_cluster_members(version, as_of, k, tuple(chosen_attrs))
-            st.dataframe(members.head(1000), hide_index=True, width="stretch")
+            st.dataframe(
+                members.head(1000), hide_index=True, width="stretch", column_config=member_columns(members)
+            )
+            if len(members) > 1000:
+                st.caption(
+                    f"Showing the first 1,000 of {len(members):,} customers; the download has them all."
+                )
             components.csv_download(
                 members, f"cluster_members_{as_of}.csv", "Download cluster members", key="dl_cluster_members"
             )
@@ -404,7 +457,11 @@ with tab_export:
     else:
         members = load_members(version, as_of, tuple(chosen))
         st.caption(f"{len(members):,} customers, with their RFM values, scores and customer attributes.")
-        st.dataframe(members.head(1000), hide_index=True, width="stretch")
+        st.dataframe(
+            members.head(1000), hide_index=True, width="stretch", column_config=member_columns(members)
+        )
+        if len(members) > 1000:
+            st.caption(f"Showing the first 1,000 of {len(members):,} customers; the download has them all.")
         components.csv_download(
             members,
             f"segment_members_{'_'.join(chosen)}_{as_of}.csv",

@@ -9,6 +9,15 @@ import engine
 from tests.dashboard.test_app_pages import APP
 
 
+def _in_words(trait: str) -> str:
+    """How the page words an attribute trait: ``loyalty_member = true`` -> ``Loyalty member: yes``."""
+    if " = " not in trait:
+        return trait[:1].upper() + trait[1:]
+    column, value = trait.split(" = ", 1)
+    value = {"true": "yes", "false": "no"}.get(value.lower(), value)
+    return f"{column.replace('_', ' ').capitalize()}: {value}"
+
+
 def test_personas_page_shows_cards_with_evidence(app_db):
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -21,12 +30,17 @@ def test_personas_page_shows_cards_with_evidence(app_db):
     assert at.multiselect(key="personas_chosen_segment").value == [c.group for c in cards]
     text = " ".join(m.value for m in at.markdown)
     champions = next(c for c in cards if c.group == "Champions")
-    assert champions.description in text
+    # attribute traits are shown in words ("Loyalty member: yes"), not as column = value
+    described = champions.description
+    for raw in champions.traits.loc[champions.traits["kind"] == "attribute", "trait"]:
+        described = described.replace(raw, _in_words(raw))
+    assert described in text
+    assert " = " not in described
     actions = " ".join(s.value for s in at.success)
     assert all(c.action in actions for c in cards)
     # claimed traits are listed, small groups say why none are claimed
     trait = champions.top("attribute").iloc[0]
-    assert f"**{trait.trait}**" in text
+    assert f"**{_in_words(trait.trait)}**" in text
     captions = " ".join(c.value for c in at.caption)
     small = [c for c in cards if c.customers < engine.MIN_GROUP]
     assert all(c.evidence_note in captions for c in small)

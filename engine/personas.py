@@ -170,9 +170,23 @@ class PersonaCard:
     stability: float | None = None
 
     def top(self, kind: str, n: int = 3) -> pd.DataFrame:
-        """The ``n`` significant traits of one kind ("attribute", "category", "product") by lift."""
+        """The ``n`` headline traits of one kind ("attribute", "category", "product"): significant, held by
+        at least ``MIN_HEADLINE_SHARE`` of the group, ranked by ``headline_rank``."""
         rows = self.traits[(self.traits["kind"] == kind) & self.traits["significant"]]
-        return rows.sort_values(["lift", "trait"], ascending=[False, True]).head(n).reset_index(drop=True)
+        return headline_rank(rows).head(n).reset_index(drop=True)
+
+
+# A trait headlines a card only when enough of the group has it: a 0.6% vs 0.1% product is real but says
+# little about who the group is. Every significant trait stays in the evidence table.
+MIN_HEADLINE_SHARE = 0.05
+
+
+def headline_rank(traits: pd.DataFrame) -> pd.DataFrame:
+    """Traits held by at least ``MIN_HEADLINE_SHARE`` of the group, ordered by share x log(lift): how much
+    of the group the trait describes times how strongly it sets the group apart (ties by name)."""
+    rows = traits[traits["group_share"] >= MIN_HEADLINE_SHARE].copy()
+    rows["_rank"] = rows["group_share"] * np.log(rows["lift"].clip(lower=1e-9))
+    return rows.sort_values(["_rank", "trait"], ascending=[False, True]).drop(columns="_rank")
 
 
 # --------------------------------------------------------------------------- statistics
@@ -268,7 +282,7 @@ def _describe(
     if said:
         text += " who " + (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
     text += "."
-    significant = traits[traits["significant"]].sort_values(["lift", "trait"], ascending=[False, True])
+    significant = headline_rank(traits[traits["significant"]])
     # who they are (attributes) and what they buy (categories) say more than single products
     picks = pd.concat(
         [
@@ -573,6 +587,8 @@ __all__ = [
     "TRAIT_COLUMNS",
     "PersonaCard",
     "benjamini_hochberg",
+    "headline_rank",
+    "MIN_HEADLINE_SHARE",
     "enrichment",
     "persona_cards",
     "persona_table",

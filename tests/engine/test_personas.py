@@ -191,3 +191,17 @@ def test_bad_grouping_is_refused(con):
 
 def test_empty_store_has_no_cards(con):
     assert engine.persona_cards(con) == []
+
+
+def test_headline_traits_need_a_share_of_the_group_and_rank_by_share_times_log_lift():
+    import pandas as pd
+
+    from engine.personas import headline_rank
+
+    traits = pd.DataFrame({
+        "trait": ["rare gadget", "dresses", "shoes"],
+        "group_share": [0.006, 0.26, 0.10],
+        "lift": [6.0, 3.7, 4.0],
+    })
+    ranked = headline_rank(traits)["trait"].tolist()
+    assert ranked == ["dresses", "shoes"]  # 0.26*ln 3.7 > 0.10*ln 4; the 0.6% gadget never headlines

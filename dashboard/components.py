@@ -87,7 +87,8 @@ def csv_download(frame: pd.DataFrame, file_name: str, label: str = "Download CSV
         safe_name += ".csv"
     st.download_button(
         label,
-        data=engine.to_csv_bytes(frame),
+        # built only when clicked: no CSV per table per rerun, and no stored file for a rerun to drop
+        data=lambda frame=frame: engine.to_csv_bytes(frame),
         file_name=safe_name,
         mime="text/csv",
         icon=":material/download:",

@@ -32,6 +32,12 @@ tab_upload, tab_history, tab_profile, tab_templates = st.tabs(
 )
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def table_profile(version: int, name: str) -> dict:
+    """Rows, date range, empty shares and sample rows of one table, once per data version."""
+    return engine.table_profile(state.cursor(), name)
+
+
 def _reset_upload() -> None:
     staged = st.session_state.pop("staged", None)
     if staged is not None:
@@ -269,7 +275,7 @@ with tab_profile:
     names = list(engine.TABLES)
     for name, sub in zip(names, st.tabs(names), strict=True):
         with sub:
-            prof = engine.table_profile(cur, name)
+            prof = table_profile(version, name)
             if prof["rows"] == 0:
                 components.no_data(name, name)
                 continue

@@ -85,6 +85,17 @@ with right:
                "bought again n months later. Cohorts use all dates, not the sidebar filter.")
 
 with st.expander("The numbers behind the charts"):
-    st.dataframe(trend, hide_index=True, width="stretch")
+    st.dataframe(
+        trend,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "period": st.column_config.DateColumn(f"{grain.capitalize()} starting", format="YYYY-MM-DD"),
+            "revenue": st.column_config.NumberColumn("Net revenue", format="dollar"),
+            "orders": st.column_config.NumberColumn("Orders", format="localized"),
+            "customers": st.column_config.NumberColumn("Buying customers", format="localized"),
+            "returns": st.column_config.NumberColumn("Returns", format="dollar"),
+        },
+    )
     components.csv_download(trend, f"revenue_per_{grain}.csv", key="dl_trend")
     components.csv_download(cohorts, "cohort_retention.csv", "Download cohort retention CSV", key="dl_cohorts")

@@ -1200,7 +1200,8 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     if cached is not None and store.table_exists(con, _typed_name(staged, mapping)):
         return cached
     blocking = _check_mapping(staged, spec, mapping)
-    notes = [f"Read as {staged.format.upper()}: " + ", ".join(f"{k} {v}" for k, v in staged.detected.items())]
+    notes = [f"Read as {staged.format.upper()}: " + ", ".join(
+        f"{k} {'yes' if v is True else 'no' if v is False else v}" for k, v in staged.detected.items())]
     if blocking:
         return ValidationReport(staged.file_name, spec.name, staged.rows or 0, 0, 0, [], blocking, list(mapping.questions),
                                 list(staged.warnings), notes, None, {}, pd.DataFrame(), mapping.signature())

@@ -38,6 +38,10 @@ def table_profile(version: int, name: str) -> dict:
     return engine.table_profile(state.cursor(), name)
 
 
+def _word(value) -> str:
+    return {True: "yes", False: "no"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+
+
 def _reset_upload() -> None:
     staged = st.session_state.pop("staged", None)
     if staged is not None:
@@ -196,7 +200,7 @@ with tab_upload:
                     f"**{staged.file_name}**: "
                     + (f"{staged.rows:,} rows, " if staged.rows is not None else "")
                     + f"{len(staged.columns)} columns ("
-                    + ", ".join(f"{k} {v}" for k, v in staged.detected.items()) + ")",
+                    + ", ".join(f"{k} {_word(v)}" for k, v in staged.detected.items()) + ")",
                     icon=":material/check_circle:",
                 )
                 mapping = _mapping_form(staged, table)

@@ -51,7 +51,7 @@ with st.sidebar:
         f"{counts['customers']:,} customers · {counts['orders']:,} order lines · "
         f"{counts['products']:,} products · data version {version}"
     )
-    bounds = state.order_date_bounds(version)
+    bounds = state.date_bounds(version)
     if bounds:
         st.date_input(
             "Date range",

@@ -38,6 +38,13 @@ def date_range() -> tuple[dt.date, dt.date] | None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def order_date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
+    row = cursor().execute("SELECT min(order_date)::DATE, max(order_date)::DATE FROM orders").fetchone()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
+    """First and last date over orders and campaign rows: the range of the sidebar's date filter."""
     row = cursor().execute(
         "SELECT min(d), max(d) FROM (SELECT order_date::DATE AS d FROM orders UNION ALL SELECT date FROM campaigns)"
     ).fetchone()

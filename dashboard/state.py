@@ -42,6 +42,18 @@ def order_date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
     return (row[0], row[1]) if row and row[0] else None
 
 
+def default_as_of(version: int) -> dt.date:
+    """The date segments and personas are measured at: the end of the sidebar range, never past the last
+    order (the sidebar also spans campaign dates); today when there are no orders."""
+    bounds = order_date_bounds(version)
+    chosen = date_range()
+    if chosen and bounds:
+        return min(chosen[1], bounds[1])
+    if chosen:
+        return chosen[1]
+    return bounds[1] if bounds else dt.date.today()
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
     """First and last date over orders and campaign rows: the range of the sidebar's date filter."""

@@ -139,14 +139,7 @@ if counts["orders"] == 0 and counts["customers"] == 0:
     components.no_data("customers or orders", "orders")
     st.stop()
 
-bounds = state.order_date_bounds(version)
-chosen_range = state.date_range()
-as_of = (
-    min(chosen_range[1], bounds[1]) if chosen_range and bounds
-    else chosen_range[1] if chosen_range
-    else bounds[1] if bounds
-    else dt.date.today()
-)  # the end of the sidebar range, never past the last order
+as_of = state.default_as_of(version)
 settings = st.session_state.get(CLUSTER_SETTINGS, {"k": "auto", "attributes": ()})
 
 left, right = st.columns([1, 2])

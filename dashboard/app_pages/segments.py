@@ -147,13 +147,7 @@ if counts["orders"] == 0 and counts["customers"] == 0:
     st.stop()
 
 bounds = state.order_date_bounds(version)
-chosen_range = state.date_range()
-default_as_of = (
-    min(chosen_range[1], bounds[1]) if chosen_range and bounds
-    else chosen_range[1] if chosen_range
-    else bounds[1] if bounds
-    else dt.date.today()
-)  # the end of the sidebar range, never past the last order
+default_as_of = state.default_as_of(version)
 as_of = st.date_input(
     "Measure as of",
     value=default_as_of,

@@ -43,6 +43,11 @@ except engine.EngineError as error:
 recovery = engine.recovery_warning(state.cursor())
 if recovery:
     st.error(recovery, icon=":material/report:")
+    if auth.can("upload") and st.button(
+        "I have checked the data: hide this warning", icon=":material/done:", key="segmint_recovery_checked"
+    ):
+        engine.clear_recovery_warning(state.cursor())
+        st.rerun()
 
 with st.sidebar:
     st.markdown("### :material/donut_large: Segmint")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,19 +83,82 @@ def no_data(what: str, table: str) -> None:
     )
 
 
+# Tables up to this many rows get their CSV built with the page (from a per-process cache keyed by their
+# exact content); bigger ones get a "Prepare" button first, so a rerun never builds a huge file unasked.
+EAGER_CSV_ROWS = 20_000
+_CSV_CACHE_ENTRIES = 256
+
+
+class _CsvCache:
+    """CSV bytes by exact table content (a hash of every cell, the column names and types), shared by
+    every session of the server process; least recently used entries go first."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self.lock = threading.Lock()
+        self.data: OrderedDict[str, bytes] = OrderedDict()
+
+    @staticmethod
+    def digest(frame: pd.DataFrame) -> str | None:
+        try:
+            cells = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+        except TypeError:  # cells pandas cannot hash (lists, dicts): build the CSV every time
+            return None
+        shape = repr([(str(name), str(dtype)) for name, dtype in frame.dtypes.items()]).encode()
+        return hashlib.blake2b(cells + shape, digest_size=20).hexdigest()
+
+    def get(self, frame: pd.DataFrame) -> bytes:
+        key = self.digest(frame)
+        if key is not None:
+            with self.lock:
+                if key in self.data:
+                    self.data.move_to_end(key)
+                    return self.data[key]
+        data = engine.to_csv_bytes(frame)
+        if key is not None:
+            with self.lock:
+                self.data[key] = data
+                while len(self.data) > self.entries:
+                    self.data.popitem(last=False)
+        return data
+
+
+@st.cache_resource(show_spinner=False)
+def _csv_cache() -> _CsvCache:
+    return _CsvCache(_CSV_CACHE_ENTRIES)
+
+
 def csv_download(frame: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None) -> None:
-    """A CSV download of ``frame``: formula injection neutralised, UTF-8 with BOM, RFC 4180."""
+    """A CSV download of ``frame``: formula injection neutralised, UTF-8 with BOM, RFC 4180.
+
+    The file is part of the page (not built on click): Streamlit keeps a page's files until that person's
+    next run, whereas a file built on click is unreferenced from the start and another person's finishing
+    run may drop it before the browser fetches it. Big tables first show a button that prepares the file.
+    """
     safe_name = re.sub(r"[^0-9A-Za-z._-]+", "_", file_name)
     if not safe_name.endswith(".csv"):
         safe_name += ".csv"
+    key = key or f"dl_{safe_name}"
+    if len(frame) > EAGER_CSV_ROWS:
+        wanted = (safe_name, len(frame))
+        ready_key = f"{key}__prepared"
+        if st.session_state.get(ready_key) != wanted:
+            if st.button(
+                f"Prepare the CSV ({len(frame):,} rows)",
+                icon=":material/download:",
+                key=f"{key}__prepare",
+                help=f"{label}: a big file, so it is built when you ask for it.",
+            ):
+                st.session_state[ready_key] = wanted
+            else:
+                return
     st.download_button(
         label,
-        # built only when clicked: no CSV per table per rerun, and no stored file for a rerun to drop
-        data=lambda frame=frame: engine.to_csv_bytes(frame),
+        data=_csv_cache().get(frame),
         file_name=safe_name,
         mime="text/csv",
         icon=":material/download:",
-        key=key or f"dl_{safe_name}",
+        key=key,
         on_click="ignore",
     )
 

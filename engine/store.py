@@ -9,8 +9,9 @@ sample folder, may not write files elsewhere, attach databases or install and lo
 configuration cannot be changed afterwards (``connect(locked=False)`` exists for maintenance tools only).
 Write transactions of one process run one at a time (a store file is open in one process only), so
 concurrent appends both commit; two replaces of the same table at the same moment leave one version and
-the second gets ``ConcurrentChangeError``. A write-ahead log that cannot be replayed at start-up is moved
-aside and the store opens at its last checkpoint, with a warning the app shows (``recovery_warning``).
+the second gets ``ConcurrentChangeError``. A write-ahead log left by an unclean shutdown is copied aside and
+replayed (DuckDB keeps every finished change and drops a cut-off tail); one that cannot be replayed is moved
+aside and the store opens at its last checkpoint. Both leave a warning the app shows (``recovery_warning``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import os
 import pickle
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -194,12 +196,83 @@ def _mixed_message(file: Path, locked: bool) -> str:
     )
 
 
-def _open(file: Path, locked: bool) -> Connection:
-    """``duckdb.connect`` with friendly errors, moving aside a write-ahead log that cannot be replayed."""
-    config = dict(_LOCKED_OPEN_CONFIG) if locked else {}
+# A write-ahead log left by an unclean shutdown is copied aside before DuckDB replays it, up to this size
+# (a bigger one is replayed without a copy; the warning says so). The newest few copies are kept.
+UNCLEAN_LOG_COPY_LIMIT = 512 * 1024**2
+UNCLEAN_LOG_COPIES_KEPT = 3
+
+
+def _open_in_this_process(file: Path) -> bool:
+    """Whether this process already holds ``file`` open (DuckDB then hands out its running database, and a
+    write-ahead log beside it is the live one, not one left by a crash). Linux only; elsewhere False."""
+    fds = Path("/proc/self/fd")
     try:
-        return duckdb.connect(str(file), config=config)
+        entries = list(fds.iterdir())
+    except OSError:
+        return False
+    target = str(file)
+    for entry in entries:
+        try:
+            if os.readlink(entry) == target:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _stamp() -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
+
+
+def _keep_unclean_log(file: Path) -> tuple[Path | None, int] | None:
+    """Before a start-up replays a write-ahead log left by an unclean shutdown (kill, crash, power loss),
+    copy it beside the store (``<store>.wal.unclean-<time>``) so nothing it held is lost even if the replay
+    drops a cut-off tail. Returns (copy or None when too big, log size), or None when there is no such log."""
+    wal = Path(f"{file}.wal")
+    try:
+        size = wal.stat().st_size
+    except OSError:
+        return None
+    if size == 0 or _open_in_this_process(file):
+        return None
+    if size > UNCLEAN_LOG_COPY_LIMIT:
+        return None, size
+    copy = wal.with_name(f"{wal.name}.unclean-{_stamp()}")
+    try:
+        shutil.copyfile(wal, copy)
+    except OSError as exc:  # no room for a copy: replay anyway, the warning says there is no copy
+        _log.warning("Could not keep a copy of the write-ahead log %s: %s", wal, exc)
+        copy.unlink(missing_ok=True)
+        return None, size
+    for old in sorted(wal.parent.glob(f"{wal.name}.unclean-*"))[:-UNCLEAN_LOG_COPIES_KEPT]:
+        old.unlink(missing_ok=True)
+    return copy, size
+
+
+def _unclean_message(file: Path, copy: Path | None, size: int) -> str:
+    kept = (
+        f"A copy of the log was kept as {copy.name} beside the store."
+        if copy is not None
+        else "The log was too big to copy or there was no room, so no copy was kept."
+    )
+    return (
+        f"Segmint was stopped without a clean shutdown (killed, crashed or lost power) and left a "
+        f"write-ahead log of {size:,} bytes beside {file.name}. The store replayed every change that had "
+        f"finished; a load that was cut off was dropped whole, so every table is as it was before or after "
+        f"that load. {kept} Check the load history on the Data page and load again any file that is missing."
+    )
+
+
+def _open(file: Path, locked: bool) -> Connection:
+    """``duckdb.connect`` with friendly errors: a write-ahead log left by an unclean shutdown is copied
+    aside and replayed, one that cannot be replayed is moved aside; both leave a warning."""
+    config = dict(_LOCKED_OPEN_CONFIG) if locked else {}
+    unclean = _keep_unclean_log(file)
+    try:
+        con = duckdb.connect(str(file), config=config)
     except duckdb.Error as exc:
+        if unclean and unclean[0] is not None:
+            unclean[0].unlink(missing_ok=True)
         text = str(exc)
         if "Could not set lock" in text or "Conflicting lock" in text:
             pid = re.search(r"PID (\d+)", text)
@@ -220,9 +293,7 @@ def _open(file: Path, locked: bool) -> Connection:
         wal = Path(f"{file}.wal")
         if not (wal.exists() and "replaying WAL" in text):
             raise
-        moved = wal.with_name(
-            f"{wal.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"
-        )
+        moved = wal.with_name(f"{wal.name}.corrupt-{_stamp()}")
         os.replace(wal, moved)
         message = (
             f"Segmint could not replay the write-ahead log of {file.name} after an unclean shutdown "
@@ -234,6 +305,12 @@ def _open(file: Path, locked: bool) -> Connection:
         RECOVERY_WARNINGS.append(message)
         _pending_recovery[str(file)] = message
         return duckdb.connect(str(file), config=config)
+    if unclean:
+        message = _unclean_message(file, *unclean)
+        _log.warning(message)
+        RECOVERY_WARNINGS.append(message)
+        _pending_recovery[str(file)] = message
+    return con
 
 
 def _lock_down(con: Connection, file: Path) -> None:
@@ -267,7 +344,8 @@ def recovery_warning(con: Connection) -> str | None:
 
 def clear_recovery_warning(con: Connection) -> None:
     """Forget the start-up recovery warning once someone has read it."""
-    con.execute("DELETE FROM _meta WHERE key = 'recovery_warning'")
+    with transaction(con) as tx:
+        tx.execute("DELETE FROM _meta WHERE key = 'recovery_warning'")
 
 
 def close_all() -> None:

@@ -36,3 +36,21 @@ def test_page_renders_on_empty_store(empty_app_db, page):
     if page != "data":
         messages = " ".join(m.value for m in [*at.info, *at.warning])
         assert "yet" in messages.lower() or "upload" in messages.lower(), messages
+
+
+def test_a_recovery_warning_shows_on_every_page_until_an_analyst_marks_it_checked(app_db):
+    import engine
+
+    con = engine.connect(app_db, shared=False)
+    engine.set_meta(con, "recovery_warning", "Segmint was stopped without a clean shutdown (test).")
+    con.close()
+    at = run_page("campaigns")
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("without a clean shutdown" in e.value for e in at.error)
+    at.button(key="segmint_recovery_checked").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("without a clean shutdown" in e.value for e in at.error)
+    engine.close_all()
+    con = engine.connect(app_db, shared=False)
+    assert engine.recovery_warning(con) is None
+    con.close()

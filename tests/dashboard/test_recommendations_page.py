@@ -71,7 +71,13 @@ def test_evaluation_similar_and_export_tabs(app_db):
     at.run()
     assert not at.exception
     assert [m.value for m in at.metric if m.label == "Customers"] == ["5,000"]
-    assert any(b.label.startswith("Download all customers") for b in at.get("download_button"))
+    # 50,000 rows: the file is prepared on request, then offered (never built by every rerun)
+    assert not any(b.label.startswith("Download all customers") for b in at.get("download_button"))
+    prepare = at.button(key="dl_rec_all__prepare")
+    assert prepare.label == "Prepare the CSV (50,000 rows)"
+    prepare.click().run()
+    assert not at.exception
+    (download,) = [b for b in at.get("download_button") if b.label.startswith("Download all customers")]
 
 
 def test_settings_change_the_lists(app_db):

@@ -307,15 +307,28 @@ def test_kill_9_in_the_middle_of_a_large_load_leaves_the_table_old_or_new(tmp_pa
         time.sleep(rng.uniform(0.0, took[mode]))
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
+        left = Path(f"{db}.wal")
+        left_bytes = left.read_bytes() if left.exists() else b""
         check = engine.connect(db, shared=False)
         got, version = as_text(state(check)), engine.data_version(check)
-        assert store.recovery_warning(check) is None
+        assert_unclean_warning(check, db, left_bytes)
         check.close()
         assert (got, version) in ((as_text(old), old_version), (new[mode], old_version + 1)), (
             mode,
             got,
             version,
         )
+
+
+def assert_unclean_warning(con, db: Path, left_bytes: bytes) -> None:
+    """A log left by the killed process is kept as a copy and named in a warning; no log, no warning."""
+    warning = store.recovery_warning(con)
+    copies = sorted(db.parent.glob(f"{db.name}.wal.unclean-*"))
+    if not left_bytes:
+        assert warning is None and not copies
+        return
+    assert warning and "without a clean shutdown" in warning and f"{len(left_bytes):,} bytes" in warning
+    assert copies and copies[-1].read_bytes() == left_bytes and copies[-1].name in warning
 
 
 @pytest.fixture
@@ -346,6 +359,7 @@ def test_a_truncated_write_ahead_log_opens_with_the_table_old_or_new(store_with_
         db = restore(wal_bytes[:cut])
         con = engine.connect(db, shared=False)
         got = (as_text(state(con)), engine.data_version(con))
+        assert_unclean_warning(con, db, wal_bytes[:cut])
         con.close()
         assert got in (old, new), (cut, got)
         if cut == len(wal_bytes):

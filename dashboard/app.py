@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -10,6 +11,7 @@ import engine
 from dashboard import auth, components, state
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
+started = time.perf_counter()
 
 st.set_page_config(page_title="Segmint", page_icon=":material/donut_large:", layout="wide")
 
@@ -69,4 +71,4 @@ with st.sidebar:
     auth.account_box(account)
 
 components.sample_banner()
-components.run_page(page)
+components.run_page(page, started)

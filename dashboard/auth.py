@@ -20,6 +20,10 @@ from engine import auth as access
 
 SESSION_KEY = "_segmint_signed_in"
 SESSION_SECONDS = 12 * 3600
+# What Streamlit's login needs on the server (``streamlit[auth]``): Authlib and an HTTP client for it (httpx,
+# or its successor httpx2, which newer Authlib prefers). Without one, Authlib's client cannot be imported
+# and "Log in" would end in a server error instead of the explanation in ``login_prompt``.
+OIDC_MODULES: tuple[tuple[str, ...], ...] = (("authlib",), ("httpx", "httpx2"))
 
 
 @dataclass(frozen=True)
@@ -188,9 +192,9 @@ def login_prompt() -> None:
             if st.button("Log out", icon=":material/logout:", key="segmint_refused_logout"):
                 st.logout()
         elif oidc_configured():
-            if importlib.util.find_spec("authlib") is None:
+            if not all(any(importlib.util.find_spec(name) for name in names) for names in OIDC_MODULES):
                 st.warning(
-                    "Sign-in with an identity provider needs Authlib on the server: "
+                    "Sign-in with an identity provider needs Authlib and httpx on the server: "
                     '`pip install "streamlit[auth]"`.',
                     icon=":material/warning:",
                 )

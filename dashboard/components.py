@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,11 +58,33 @@ def server_log(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
-def run_page(page) -> None:
+# Runs slower than this many seconds are logged as slow; with $SEGMINT_RUN_LOG=1 every run is logged (the
+# load test in bench/ reads these lines to report the server's own run times).
+SLOW_RUN_SECONDS = 5.0
+
+
+def _log_run(page, started: float | None) -> None:
+    if started is None:
+        return
+    seconds = time.perf_counter() - started
+    every = os.environ.get("SEGMINT_RUN_LOG", "") not in ("", "0")
+    if every or seconds >= SLOW_RUN_SECONDS:
+        server_log("segmint.runs").log(
+            logging.WARNING if seconds >= SLOW_RUN_SECONDS else logging.INFO,
+            "run page=%s seconds=%.3f%s",
+            getattr(page, "url_path", "") or "overview",
+            seconds,
+            " (slow)" if seconds >= SLOW_RUN_SECONDS else "",
+        )
+
+
+def run_page(page, started: float | None = None) -> None:
     """Run a page. An engine error becomes its friendly message; any other error shows only a short
-    incident id, while the full traceback goes to the server log under that id."""
+    incident id, while the full traceback goes to the server log under that id. ``started``
+    (``time.perf_counter()`` at the top of the script) times the whole run for the server log."""
     try:
         page.run()
+        _log_run(page, started)
     except engine.EngineError as error:
         show_error(error)
     except Exception:

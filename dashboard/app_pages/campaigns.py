@@ -284,165 +284,177 @@ tabs = st.tabs(
         ":material/splitscreen: Breakdowns",
         ":material/filter_alt: Funnel",
         ":material/grid_on: Segment response",
-    ]
+    ],
+    key="cmp_tab",
+    on_change="rerun",
 )
 
 with tabs[0]:
-    left, right = st.columns(2)
-    left.plotly_chart(cc.roi_bar(metrics), width="stretch", key="chart_roi")
-    right.plotly_chart(cc.spend_revenue_bubble(metrics), width="stretch", key="chart_bubble")
-    st.markdown("##### All campaigns")
-    st.caption(
-        "Click a column header to sort. Ratios are ratios of totals (not averages of daily ratios); "
-        "n/a where the denominator is zero."
-    )
-    show_table(
-        metrics,
-        TABLE_COLUMNS + (["assumed_revenue"] if totals.assumed_revenue else []),
-        "campaigns",
-        "campaign_metrics.csv",
-        "Download campaign table CSV",
-    )
+    if tabs[0].open:
+        left, right = st.columns(2)
+        left.plotly_chart(cc.roi_bar(metrics), width="stretch", key="chart_roi")
+        right.plotly_chart(cc.spend_revenue_bubble(metrics), width="stretch", key="chart_bubble")
+        st.markdown("##### All campaigns")
+        st.caption(
+            "Click a column header to sort. Ratios are ratios of totals (not averages of daily ratios); "
+            "n/a where the denominator is zero."
+        )
+        show_table(
+            metrics,
+            TABLE_COLUMNS + (["assumed_revenue"] if totals.assumed_revenue else []),
+            "campaigns",
+            "campaign_metrics.csv",
+            "Download campaign table CSV",
+        )
 
 with tabs[1]:
-    c1, c2, c3 = st.columns(3)
-    grain = (
-        c1.segmented_control(
-            "Per", list(engine.GRAINS), default="week", format_func=str.capitalize, key="cmp_grain"
-        )
-        or "week"
-    )
-    metric = c2.selectbox(
-        "Metric", TREND_METRICS, format_func=lambda m: cc.METRIC_FORMATS[m][0], key="cmp_metric"
-    )
-    split_by = c3.selectbox(
-        "Split by",
-        [None, "channel", "campaign"],
-        key="cmp_split",
-        format_func=lambda s: {None: "Nothing (total)", "channel": "Channel", "campaign": "Campaign"}[s],
-    )
-    trend = load_trend(version, grain, split_by, filters, value)
-    group_col = {"channel": "channel", "campaign": "campaign_name"}.get(split_by)
-    st.plotly_chart(cc.trend_chart(trend, metric, group_col), width="stretch", key="chart_trend")
-    if grain != "day" and not trend.empty and end is not None:
-        last = pd.Timestamp(trend["period"].max()).date()
-        next_start = (pd.Timestamp(last) + pd.DateOffset(**{f"{grain}s": 1})).date()
-        if next_start - dt.timedelta(days=1) > end:
-            st.caption(
-                f"The last {grain} (from {last:%b %d, %Y}) is partial: the selection ends on {end:%b %d, %Y}, "
-                "so its totals are lower than a full one."
+    if tabs[1].open:
+        c1, c2, c3 = st.columns(3)
+        grain = (
+            c1.segmented_control(
+                "Per", list(engine.GRAINS), default="week", format_func=str.capitalize, key="cmp_grain"
             )
-    with st.expander("The numbers behind the chart"):
-        keys = ["period"] + (
-            ["campaign_id", "campaign_name", "channel"]
-            if split_by == "campaign"
-            else ["channel"]
-            if split_by == "channel"
-            else []
+            or "week"
         )
-        show_table(
-            trend,
-            keys + [c for c in TABLE_COLUMNS if c not in ("campaign_id", "campaign_name", "channel")],
-            "trend",
-            f"campaign_trend_per_{grain}.csv",
+        metric = c2.selectbox(
+            "Metric", TREND_METRICS, format_func=lambda m: cc.METRIC_FORMATS[m][0], key="cmp_metric"
         )
+        split_by = c3.selectbox(
+            "Split by",
+            [None, "channel", "campaign"],
+            key="cmp_split",
+            format_func=lambda s: {None: "Nothing (total)", "channel": "Channel", "campaign": "Campaign"}[s],
+        )
+        trend = load_trend(version, grain, split_by, filters, value)
+        group_col = {"channel": "channel", "campaign": "campaign_name"}.get(split_by)
+        st.plotly_chart(cc.trend_chart(trend, metric, group_col), width="stretch", key="chart_trend")
+        if grain != "day" and not trend.empty and end is not None:
+            last = pd.Timestamp(trend["period"].max()).date()
+            next_start = (pd.Timestamp(last) + pd.DateOffset(**{f"{grain}s": 1})).date()
+            if next_start - dt.timedelta(days=1) > end:
+                st.caption(
+                    f"The last {grain} (from {last:%b %d, %Y}) is partial: the selection ends on {end:%b %d, %Y}, "
+                    "so its totals are lower than a full one."
+                )
+        with st.expander("The numbers behind the chart"):
+            keys = ["period"] + (
+                ["campaign_id", "campaign_name", "channel"]
+                if split_by == "campaign"
+                else ["channel"]
+                if split_by == "channel"
+                else []
+            )
+            show_table(
+                trend,
+                keys + [c for c in TABLE_COLUMNS if c not in ("campaign_id", "campaign_name", "channel")],
+                "trend",
+                f"campaign_trend_per_{grain}.csv",
+            )
 
 with tabs[2]:
-    by_channel = load_metrics(version, "channel", filters, value)
-    left, right = st.columns(2)
-    left.plotly_chart(cc.channel_mix(by_channel), width="stretch", key="chart_mix")
-    right.plotly_chart(cc.breakdown_bar(by_channel, "channel", "roas"), width="stretch", key="chart_ch_roas")
-    show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv", "Download channel table")
+    if tabs[2].open:
+        by_channel = load_metrics(version, "channel", filters, value)
+        left, right = st.columns(2)
+        left.plotly_chart(cc.channel_mix(by_channel), width="stretch", key="chart_mix")
+        right.plotly_chart(
+            cc.breakdown_bar(by_channel, "channel", "roas"), width="stretch", key="chart_ch_roas"
+        )
+        show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv", "Download channel table")
 
 with tabs[3]:
-    dims = load_dimensions(version)
-    if not dims:
-        st.info(
-            "The campaign file has no extra columns to break down by. Columns such as age band, gender, "
-            "interest or ad set are kept automatically when you upload them.",
-            icon=":material/info:",
-        )
-    else:
-        c1, c2 = st.columns(2)
-        dim = c1.selectbox("Break down by", dims, format_func=cc.words, key="cmp_dim")
-        bmetric = c2.selectbox(
-            "Metric",
-            ["roas", "roi", "cpa", "conversion_rate_click", "ctr", "cpc", "spend", "conversions"],
-            format_func=lambda m: cc.METRIC_FORMATS[m][0],
-            key="cmp_dim_metric",
-        )
-        breakdown = load_metrics(version, dim, filters, value)
-        st.plotly_chart(cc.breakdown_bar(breakdown, dim, bmetric), width="stretch", key="chart_breakdown")
-        show_table(
-            breakdown,
-            [dim] + TABLE_COLUMNS[3:],
-            "breakdown",
-            f"campaigns_by_{dim}.csv",
-            f"Download {cc.words(dim).lower()} table",
-        )
-
-with tabs[4]:
-    funnel_by = (
-        st.segmented_control("Funnel for", ["All", "Channel", "Campaign"], default="All", key="cmp_funnel_by")
-        or "All"
-    )
-    by = {"All": None, "Channel": "channel", "Campaign": "campaign"}[funnel_by]
-    funnel = load_funnel(version, by, filters)
-    if by == "campaign":
-        funnel = funnel.assign(group=funnel["group"].map(lambda c: labels.get(c, c)))
-    st.plotly_chart(cc.funnel_chart(funnel), width="stretch", key="chart_funnel")
-    if "Orders" in set(funnel["step"]):
-        st.caption(
-            "Orders come from your order file (order lines that carry this campaign, or this channel when "
-            "they name no campaign), so they can differ from the conversions the ad platform reports. "
-            "Revenue on the orders step is net of returns."
-        )
-    show_table(
-        funnel.rename(columns={"group": funnel_by}),
-        ([] if by is None else [funnel_by])
-        + ["step", "value", "step_conversion", "drop_off", "from_first", "revenue"],
-        "funnel",
-        "campaign_funnel.csv",
-    )
-
-with tabs[5]:
-    c1, c2 = st.columns(2)
-    source = c1.radio(
-        "Customers",
-        ["orders", "experiments"],
-        horizontal=True,
-        key="cmp_resp_source",
-        format_func=lambda s: {
-            "orders": "Buyers through campaigns (orders)",
-            "experiments": "Exposed customers (experiments)",
-        }[s],
-    )
-    shown = c2.radio(
-        "Colour by",
-        ["response_rate", "revenue_per_customer"],
-        horizontal=True,
-        key="cmp_resp_value",
-        format_func=lambda v: {
-            "response_rate": "Response rate",
-            "revenue_per_customer": "Revenue per customer",
-        }[v],
-    )
-    try:
-        with st.spinner("Joining customers to their segments ..."):
-            # orders name campaigns, not channels: the channel filter becomes the campaigns it leaves
-            in_view = tuple(metrics["campaign_id"]) if (channels or picked_campaigns) else None
-            resp_filters = engine.CampaignFilter(start, end, None, in_view)
-            response = load_response(version, source, resp_filters if source == "orders" else None)
-    except engine.EngineError as error:
-        components.show_error(error)
-    else:
-        if source == "orders":
-            response = response.assign(campaign=response["campaign"].map(lambda c: labels.get(c, c)))
-            st.caption(
-                "Orders record no exposures, so the base is every customer of the segment: the rate is the "
-                "share of the segment who bought through the campaign, revenue is per segment customer."
+    if tabs[3].open:
+        dims = load_dimensions(version)
+        if not dims:
+            st.info(
+                "The campaign file has no extra columns to break down by. Columns such as age band, gender, "
+                "interest or ad set are kept automatically when you upload them.",
+                icon=":material/info:",
             )
         else:
-            st.caption("Each experiment variant is a column; the base is the customers exposed to it.")
-        st.plotly_chart(cc.segment_heatmap(response, shown), width="stretch", key="chart_heat")
-        show_table(response, list(response.columns), "response", f"segment_response_{source}.csv")
+            c1, c2 = st.columns(2)
+            dim = c1.selectbox("Break down by", dims, format_func=cc.words, key="cmp_dim")
+            bmetric = c2.selectbox(
+                "Metric",
+                ["roas", "roi", "cpa", "conversion_rate_click", "ctr", "cpc", "spend", "conversions"],
+                format_func=lambda m: cc.METRIC_FORMATS[m][0],
+                key="cmp_dim_metric",
+            )
+            breakdown = load_metrics(version, dim, filters, value)
+            st.plotly_chart(cc.breakdown_bar(breakdown, dim, bmetric), width="stretch", key="chart_breakdown")
+            show_table(
+                breakdown,
+                [dim] + TABLE_COLUMNS[3:],
+                "breakdown",
+                f"campaigns_by_{dim}.csv",
+                f"Download {cc.words(dim).lower()} table",
+            )
+
+with tabs[4]:
+    if tabs[4].open:
+        funnel_by = (
+            st.segmented_control(
+                "Funnel for", ["All", "Channel", "Campaign"], default="All", key="cmp_funnel_by"
+            )
+            or "All"
+        )
+        by = {"All": None, "Channel": "channel", "Campaign": "campaign"}[funnel_by]
+        funnel = load_funnel(version, by, filters)
+        if by == "campaign":
+            funnel = funnel.assign(group=funnel["group"].map(lambda c: labels.get(c, c)))
+        st.plotly_chart(cc.funnel_chart(funnel), width="stretch", key="chart_funnel")
+        if "Orders" in set(funnel["step"]):
+            st.caption(
+                "Orders come from your order file (order lines that carry this campaign, or this channel when "
+                "they name no campaign), so they can differ from the conversions the ad platform reports. "
+                "Revenue on the orders step is net of returns."
+            )
+        show_table(
+            funnel.rename(columns={"group": funnel_by}),
+            ([] if by is None else [funnel_by])
+            + ["step", "value", "step_conversion", "drop_off", "from_first", "revenue"],
+            "funnel",
+            "campaign_funnel.csv",
+        )
+
+with tabs[5]:
+    if tabs[5].open:
+        c1, c2 = st.columns(2)
+        source = c1.radio(
+            "Customers",
+            ["orders", "experiments"],
+            horizontal=True,
+            key="cmp_resp_source",
+            format_func=lambda s: {
+                "orders": "Buyers through campaigns (orders)",
+                "experiments": "Exposed customers (experiments)",
+            }[s],
+        )
+        shown = c2.radio(
+            "Colour by",
+            ["response_rate", "revenue_per_customer"],
+            horizontal=True,
+            key="cmp_resp_value",
+            format_func=lambda v: {
+                "response_rate": "Response rate",
+                "revenue_per_customer": "Revenue per customer",
+            }[v],
+        )
+        try:
+            with st.spinner("Joining customers to their segments ..."):
+                # orders name campaigns, not channels: the channel filter becomes the campaigns it leaves
+                in_view = tuple(metrics["campaign_id"]) if (channels or picked_campaigns) else None
+                resp_filters = engine.CampaignFilter(start, end, None, in_view)
+                response = load_response(version, source, resp_filters if source == "orders" else None)
+        except engine.EngineError as error:
+            components.show_error(error)
+        else:
+            if source == "orders":
+                response = response.assign(campaign=response["campaign"].map(lambda c: labels.get(c, c)))
+                st.caption(
+                    "Orders record no exposures, so the base is every customer of the segment: the rate is the "
+                    "share of the segment who bought through the campaign, revenue is per segment customer."
+                )
+            else:
+                st.caption("Each experiment variant is a column; the base is the customers exposed to it.")
+            st.plotly_chart(cc.segment_heatmap(response, shown), width="stretch", key="chart_heat")
+            show_table(response, list(response.columns), "response", f"segment_response_{source}.csv")

@@ -201,192 +201,284 @@ tab_rfm, tab_clusters, tab_migration, tab_export = st.tabs(
         ":material/scatter_plot: Clusters",
         ":material/swap_horiz: Migration",
         ":material/download: Export members",
-    ]
+    ],
+    key="seg_tab",
+    on_change="rerun",
 )
 
 with tab_rfm:
-    if buyers == 0:
-        st.info(
-            "No purchases up to this date, so every customer is in **No purchases**. Load orders on the "
-            "**Data** page.",
-            icon=":material/info:",
-        )
-    segment_table(summary)
-    components.csv_download(
-        summary, f"segments_{as_of}.csv", "Download segment table", key="dl_segment_table"
-    )
-    left, right = st.columns(2)
-    with left:
-        size = (
-            st.segmented_control(
-                "Size the treemap by",
-                ["customers", "revenue"],
-                default="customers",
-                format_func=str.capitalize,
-                key="segments_treemap_size",
+    if tab_rfm.open:
+        if buyers == 0:
+            st.info(
+                "No purchases up to this date, so every customer is in **No purchases**. Load orders on the "
+                "**Data** page.",
+                icon=":material/info:",
             )
-            or "customers"
+        segment_table(summary)
+        components.csv_download(
+            summary, f"segments_{as_of}.csv", "Download segment table", key="dl_segment_table"
         )
-        st.plotly_chart(charts_segments.segment_treemap(summary, size), width="stretch")
-    with right:
-        st.plotly_chart(charts_segments.share_bars(summary), width="stretch")
-    axis = (
-        st.segmented_control(
-            "Heatmap columns",
-            ["f_score", "m_score", "fm_score"],
-            default="f_score",
-            format_func={
-                "f_score": "Frequency",
-                "m_score": "Monetary",
-                "fm_score": "FM (segments use this)",
-            }.get,
-            key="segments_heatmap_axis",
-        )
-        or "f_score"
-    )
-    grid = load_grid(version, as_of, axis)
-    st.plotly_chart(charts_segments.score_heatmap(grid, axis), width="stretch")
-    components.csv_download(grid, f"rfm_grid_{axis}_{as_of}.csv", "Download heatmap cells", key="dl_grid")
-    with st.expander("How scores and segments are defined", icon=":material/rule:"):
-        st.markdown(engine.SCORE_RULE)
-        st.markdown("Rules, first match wins (scores are inclusive ranges):")
-        st.dataframe(
-            engine.SEGMENT_RULES,
-            hide_index=True,
-            width="stretch",
-            height=35 * (len(engine.SEGMENT_RULES) + 1) + 3,
-            column_config={
-                "segment": "Segment",
-                "r_min": "Recency score from",
-                "r_max": "Recency score to",
-                "fm_min": "FM score from",
-                "fm_max": "FM score to",
-                "description": st.column_config.TextColumn("Who they are", width="large"),
-            },
-        )
-        components.csv_download(engine.SEGMENT_RULES, "segment_rules.csv", "Download rules", key="dl_rules")
-        layout = engine.rule_grid().pivot(index="r_score", columns="fm_score", values="segment")
-        layout = layout.sort_index(ascending=False)
-        layout.index = [f"R{r}" for r in layout.index]
-        layout.columns = [f"FM{c}" for c in layout.columns]
-        st.markdown("Segment of every R x FM cell:")
-        st.dataframe(layout, width="stretch")
-
-with tab_clusters:
-    attributes = load_attributes(version)
-    settings = st.session_state.get(CLUSTER_SETTINGS, {"k": "auto", "attributes": ()})
-    c1, c2 = st.columns([1, 2])
-    with c1:
-        mode = st.radio(
-            "Number of clusters",
-            ["Automatic (best silhouette, 2-10)", "Choose"],
-            index=0 if settings["k"] == "auto" else 1,
-            key="segments_k_mode",
-        )
-        k: int | str = "auto"
-        if mode == "Choose":
-            k = st.slider("k", 2, 10, value=settings["k"] if settings["k"] != "auto" else 4, key="segments_k")
-    with c2:
-        chosen_attrs = st.multiselect(
-            "Also cluster on customer attributes",
-            list(attributes["column"]),
-            default=[a for a in settings["attributes"] if a in set(attributes["column"])],
-            key="segments_cluster_attributes",
-            help="Numbers are scaled, categories one-hot encoded. Recency, frequency and monetary are "
-            "always used (log-transformed and scaled).",
-        )
-    st.session_state[CLUSTER_SETTINGS] = {"k": k, "attributes": tuple(chosen_attrs)}
-    try:
-        model = fit_clusters(as_of, k, tuple(chosen_attrs))
-    except engine.EngineError as error:
-        components.show_error(error)
-        model = None
-    if model is not None:
-        badge, meaning = engine.stability_badge(model.stability_)
-        stability_help = (
-            f"{meaning}. Mean adjusted Rand index (1 = identical) between this clustering and re-fits on "
-            f"{model.n_bootstrap} bootstrap resamples of {min(model.sample_size, len(model.labels_)):,} customers"
-            + ("" if pd.isna(model.stability_) else f": {model.stability_:.2f}")
-            + "."
-        )
-        components.kpi_row(
-            [
-                Kpi(
-                    "Clusters (automatic)" if k == "auto" else "Clusters (your choice)",
-                    str(model.k_),
-                    help="Automatic: the k from 2 to 10 with the best silhouette on a sample of customers.",
-                ),
-                Kpi(
-                    "Silhouette",
-                    "n/a" if pd.isna(model.silhouette_) else f"{model.silhouette_:.2f}",
-                    help="How well separated the clusters are: -1 to 1, above 0.25 is reasonable for customers.",
-                ),
-                Kpi(
-                    "Stability",
-                    badge if pd.isna(model.stability_) else f"{badge} ({model.stability_:.2f})",
-                    help=stability_help,
-                ),
-            ]
-        )
-        for note in model.notes_:
-            st.info(note, icon=":material/info:")
-        profile = model.profile_.rename(columns={"name": "cluster_name"})
-        profile = profile[
-            [
-                "cluster",
-                "cluster_name",
-                "customers",
-                "share",
-                "median_recency_days",
-                "median_frequency",
-                "median_monetary",
-            ]
-        ]
-        st.dataframe(
-            profile,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "cluster": "Cluster",
-                "cluster_name": "Name",
-                "customers": st.column_config.NumberColumn("Customers", format="localized"),
-                "share": st.column_config.ProgressColumn(
-                    "Share", format="percent", min_value=0.0, max_value=1.0
-                ),
-                "median_recency_days": st.column_config.NumberColumn(
-                    "Median days since order", format="%.0f"
-                ),
-                "median_frequency": st.column_config.NumberColumn("Median orders", format="%.1f"),
-                "median_monetary": st.column_config.NumberColumn("Median spend", format="dollar"),
-            },
-        )
-        components.csv_download(profile, f"clusters_{as_of}.csv", "Download cluster table", key="dl_clusters")
         left, right = st.columns(2)
         with left:
-            st.plotly_chart(
-                charts_segments.k_selection_chart(model.silhouette_curve_, model.k_), width="stretch"
-            )
-        with right:
-            points = load_points(version, as_of, k, tuple(chosen_attrs))
-            colour_by = (
+            size = (
                 st.segmented_control(
-                    "Colour by",
-                    ["cluster_name", "segment"],
-                    default="cluster_name",
-                    format_func={"cluster_name": "Cluster", "segment": "RFM segment"}.get,
-                    key="segments_scatter_colour",
+                    "Size the treemap by",
+                    ["customers", "revenue"],
+                    default="customers",
+                    format_func=str.capitalize,
+                    key="segments_treemap_size",
                 )
-                or "cluster_name"
+                or "customers"
             )
-            order = list(model.names_) if colour_by == "cluster_name" else engine.segment_order()
-            st.plotly_chart(charts_segments.cluster_scatter(points, colour_by, order), width="stretch")
-            st.caption(
-                f"{len(points):,} customers shown"
-                + (" (a fixed random sample)" if len(points) < len(model.labels_) else "")
+            st.plotly_chart(charts_segments.segment_treemap(summary, size), width="stretch")
+        with right:
+            st.plotly_chart(charts_segments.share_bars(summary), width="stretch")
+        axis = (
+            st.segmented_control(
+                "Heatmap columns",
+                ["f_score", "m_score", "fm_score"],
+                default="f_score",
+                format_func={
+                    "f_score": "Frequency",
+                    "m_score": "Monetary",
+                    "fm_score": "FM (segments use this)",
+                }.get,
+                key="segments_heatmap_axis",
+            )
+            or "f_score"
+        )
+        grid = load_grid(version, as_of, axis)
+        st.plotly_chart(charts_segments.score_heatmap(grid, axis), width="stretch")
+        components.csv_download(grid, f"rfm_grid_{axis}_{as_of}.csv", "Download heatmap cells", key="dl_grid")
+        with st.expander("How scores and segments are defined", icon=":material/rule:"):
+            st.markdown(engine.SCORE_RULE)
+            st.markdown("Rules, first match wins (scores are inclusive ranges):")
+            st.dataframe(
+                engine.SEGMENT_RULES,
+                hide_index=True,
+                width="stretch",
+                height=35 * (len(engine.SEGMENT_RULES) + 1) + 3,
+                column_config={
+                    "segment": "Segment",
+                    "r_min": "Recency score from",
+                    "r_max": "Recency score to",
+                    "fm_min": "FM score from",
+                    "fm_max": "FM score to",
+                    "description": st.column_config.TextColumn("Who they are", width="large"),
+                },
+            )
+            components.csv_download(
+                engine.SEGMENT_RULES, "segment_rules.csv", "Download rules", key="dl_rules"
+            )
+            layout = engine.rule_grid().pivot(index="r_score", columns="fm_score", values="segment")
+            layout = layout.sort_index(ascending=False)
+            layout.index = [f"R{r}" for r in layout.index]
+            layout.columns = [f"FM{c}" for c in layout.columns]
+            st.markdown("Segment of every R x FM cell:")
+            st.dataframe(layout, width="stretch")
+
+with tab_clusters:
+    if tab_clusters.open:
+        attributes = load_attributes(version)
+        settings = st.session_state.get(CLUSTER_SETTINGS, {"k": "auto", "attributes": ()})
+        c1, c2 = st.columns([1, 2])
+        with c1:
+            mode = st.radio(
+                "Number of clusters",
+                ["Automatic (best silhouette, 2-10)", "Choose"],
+                index=0 if settings["k"] == "auto" else 1,
+                key="segments_k_mode",
+            )
+            k: int | str = "auto"
+            if mode == "Choose":
+                k = st.slider(
+                    "k", 2, 10, value=settings["k"] if settings["k"] != "auto" else 4, key="segments_k"
+                )
+        with c2:
+            chosen_attrs = st.multiselect(
+                "Also cluster on customer attributes",
+                list(attributes["column"]),
+                default=[a for a in settings["attributes"] if a in set(attributes["column"])],
+                key="segments_cluster_attributes",
+                help="Numbers are scaled, categories one-hot encoded. Recency, frequency and monetary are "
+                "always used (log-transformed and scaled).",
+            )
+        st.session_state[CLUSTER_SETTINGS] = {"k": k, "attributes": tuple(chosen_attrs)}
+        try:
+            model = fit_clusters(as_of, k, tuple(chosen_attrs))
+        except engine.EngineError as error:
+            components.show_error(error)
+            model = None
+        if model is not None:
+            badge, meaning = engine.stability_badge(model.stability_)
+            stability_help = (
+                f"{meaning}. Mean adjusted Rand index (1 = identical) between this clustering and re-fits on "
+                f"{model.n_bootstrap} bootstrap resamples of {min(model.sample_size, len(model.labels_)):,} customers"
+                + ("" if pd.isna(model.stability_) else f": {model.stability_:.2f}")
                 + "."
             )
-        with st.expander("Cluster members with scores", icon=":material/table:"):
-            members = load_cluster_members(version, as_of, k, tuple(chosen_attrs))
+            components.kpi_row(
+                [
+                    Kpi(
+                        "Clusters (automatic)" if k == "auto" else "Clusters (your choice)",
+                        str(model.k_),
+                        help="Automatic: the k from 2 to 10 with the best silhouette on a sample of customers.",
+                    ),
+                    Kpi(
+                        "Silhouette",
+                        "n/a" if pd.isna(model.silhouette_) else f"{model.silhouette_:.2f}",
+                        help="How well separated the clusters are: -1 to 1, above 0.25 is reasonable for customers.",
+                    ),
+                    Kpi(
+                        "Stability",
+                        badge if pd.isna(model.stability_) else f"{badge} ({model.stability_:.2f})",
+                        help=stability_help,
+                    ),
+                ]
+            )
+            for note in model.notes_:
+                st.info(note, icon=":material/info:")
+            profile = model.profile_.rename(columns={"name": "cluster_name"})
+            profile = profile[
+                [
+                    "cluster",
+                    "cluster_name",
+                    "customers",
+                    "share",
+                    "median_recency_days",
+                    "median_frequency",
+                    "median_monetary",
+                ]
+            ]
+            st.dataframe(
+                profile,
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "cluster": "Cluster",
+                    "cluster_name": "Name",
+                    "customers": st.column_config.NumberColumn("Customers", format="localized"),
+                    "share": st.column_config.ProgressColumn(
+                        "Share", format="percent", min_value=0.0, max_value=1.0
+                    ),
+                    "median_recency_days": st.column_config.NumberColumn(
+                        "Median days since order", format="%.0f"
+                    ),
+                    "median_frequency": st.column_config.NumberColumn("Median orders", format="%.1f"),
+                    "median_monetary": st.column_config.NumberColumn("Median spend", format="dollar"),
+                },
+            )
+            components.csv_download(
+                profile, f"clusters_{as_of}.csv", "Download cluster table", key="dl_clusters"
+            )
+            left, right = st.columns(2)
+            with left:
+                st.plotly_chart(
+                    charts_segments.k_selection_chart(model.silhouette_curve_, model.k_), width="stretch"
+                )
+            with right:
+                points = load_points(version, as_of, k, tuple(chosen_attrs))
+                colour_by = (
+                    st.segmented_control(
+                        "Colour by",
+                        ["cluster_name", "segment"],
+                        default="cluster_name",
+                        format_func={"cluster_name": "Cluster", "segment": "RFM segment"}.get,
+                        key="segments_scatter_colour",
+                    )
+                    or "cluster_name"
+                )
+                order = list(model.names_) if colour_by == "cluster_name" else engine.segment_order()
+                st.plotly_chart(charts_segments.cluster_scatter(points, colour_by, order), width="stretch")
+                st.caption(
+                    f"{len(points):,} customers shown"
+                    + (" (a fixed random sample)" if len(points) < len(model.labels_) else "")
+                    + "."
+                )
+            with st.expander("Cluster members with scores", icon=":material/table:"):
+                members = load_cluster_members(version, as_of, k, tuple(chosen_attrs))
+                st.dataframe(
+                    members.head(1000),
+                    hide_index=True,
+                    width="stretch",
+                    column_config=member_columns(members),
+                )
+                if len(members) > 1000:
+                    st.caption(
+                        f"Showing the first 1,000 of {len(members):,} customers; the download has them all."
+                    )
+                components.csv_download(
+                    members,
+                    f"cluster_members_{as_of}.csv",
+                    "Download cluster members",
+                    key="dl_cluster_members",
+                )
+
+with tab_migration:
+    if tab_migration.open:
+        earliest = bounds[0] if bounds else as_of
+        default_earlier = max(earliest, as_of - dt.timedelta(days=90))
+        earlier = st.date_input(
+            "Compare with",
+            value=default_earlier,
+            min_value=earliest,
+            max_value=as_of,
+            key="segments_earlier",
+            help="Default: 90 days before the as-of date.",
+        )
+        if earlier >= as_of:
+            st.info("Pick a comparison date before the as-of date.", icon=":material/info:")
+        else:
+            try:
+                flows = load_migration(version, as_of, earlier)
+            except engine.EngineError as error:
+                components.show_error(error)
+                flows = None
+            if flows is not None:
+                sentences = engine.migration_statements(flows, top=6)
+                if sentences:
+                    st.markdown("**Biggest moves**\n\n" + "\n".join(f"- {s}" for s in sentences))
+                stayed = int(flows.loc[flows["from_segment"] == flows["to_segment"], "customers"].sum())
+                st.caption(
+                    f"{stayed:,} of {int(flows['customers'].sum()):,} customers stayed in the same segment."
+                )
+                st.plotly_chart(
+                    charts_segments.migration_sankey(
+                        flows,
+                        [engine.NOT_YET] + engine.segment_order(),
+                        f"{earlier:%b %d, %Y}",
+                        f"{as_of:%b %d, %Y}",
+                    ),
+                    width="stretch",
+                )
+                st.dataframe(
+                    flows,
+                    hide_index=True,
+                    width="stretch",
+                    column_config={
+                        "from_segment": f"Segment on {earlier}",
+                        "to_segment": f"Segment on {as_of}",
+                        "customers": "Customers",
+                    },
+                )
+                components.csv_download(
+                    flows,
+                    f"migration_{earlier}_to_{as_of}.csv",
+                    "Download migration table",
+                    key="dl_migration",
+                )
+
+with tab_export:
+    if tab_export.open:
+        present = [s for s in engine.segment_order() if s in by_segment.index]
+        chosen = st.multiselect(
+            "Segments to export", present, default=present[:1], key="segments_export_choice"
+        )
+        if not chosen:
+            st.info("Choose one or more segments.", icon=":material/info:")
+        else:
+            members = load_members(version, as_of, tuple(chosen))
+            st.caption(f"{len(members):,} customers, with their RFM values, scores and customer attributes.")
             st.dataframe(
                 members.head(1000), hide_index=True, width="stretch", column_config=member_columns(members)
             )
@@ -395,75 +487,8 @@ with tab_clusters:
                     f"Showing the first 1,000 of {len(members):,} customers; the download has them all."
                 )
             components.csv_download(
-                members, f"cluster_members_{as_of}.csv", "Download cluster members", key="dl_cluster_members"
+                members,
+                f"segment_members_{'_'.join(chosen)}_{as_of}.csv",
+                f"Download {len(members):,} members",
+                key="dl_segment_members",
             )
-
-with tab_migration:
-    earliest = bounds[0] if bounds else as_of
-    default_earlier = max(earliest, as_of - dt.timedelta(days=90))
-    earlier = st.date_input(
-        "Compare with",
-        value=default_earlier,
-        min_value=earliest,
-        max_value=as_of,
-        key="segments_earlier",
-        help="Default: 90 days before the as-of date.",
-    )
-    if earlier >= as_of:
-        st.info("Pick a comparison date before the as-of date.", icon=":material/info:")
-    else:
-        try:
-            flows = load_migration(version, as_of, earlier)
-        except engine.EngineError as error:
-            components.show_error(error)
-            flows = None
-        if flows is not None:
-            sentences = engine.migration_statements(flows, top=6)
-            if sentences:
-                st.markdown("**Biggest moves**\n\n" + "\n".join(f"- {s}" for s in sentences))
-            stayed = int(flows.loc[flows["from_segment"] == flows["to_segment"], "customers"].sum())
-            st.caption(
-                f"{stayed:,} of {int(flows['customers'].sum()):,} customers stayed in the same segment."
-            )
-            st.plotly_chart(
-                charts_segments.migration_sankey(
-                    flows,
-                    [engine.NOT_YET] + engine.segment_order(),
-                    f"{earlier:%b %d, %Y}",
-                    f"{as_of:%b %d, %Y}",
-                ),
-                width="stretch",
-            )
-            st.dataframe(
-                flows,
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "from_segment": f"Segment on {earlier}",
-                    "to_segment": f"Segment on {as_of}",
-                    "customers": "Customers",
-                },
-            )
-            components.csv_download(
-                flows, f"migration_{earlier}_to_{as_of}.csv", "Download migration table", key="dl_migration"
-            )
-
-with tab_export:
-    present = [s for s in engine.segment_order() if s in by_segment.index]
-    chosen = st.multiselect("Segments to export", present, default=present[:1], key="segments_export_choice")
-    if not chosen:
-        st.info("Choose one or more segments.", icon=":material/info:")
-    else:
-        members = load_members(version, as_of, tuple(chosen))
-        st.caption(f"{len(members):,} customers, with their RFM values, scores and customer attributes.")
-        st.dataframe(
-            members.head(1000), hide_index=True, width="stretch", column_config=member_columns(members)
-        )
-        if len(members) > 1000:
-            st.caption(f"Showing the first 1,000 of {len(members):,} customers; the download has them all.")
-        components.csv_download(
-            members,
-            f"segment_members_{'_'.join(chosen)}_{as_of}.csv",
-            f"Download {len(members):,} members",
-            key="dl_segment_members",
-        )

@@ -24,6 +24,24 @@ def _open(**session) -> AppTest:
     return at
 
 
+TABS = {
+    "campaigns": ":material/table: Campaigns",
+    "trends": ":material/show_chart: Trends",
+    "channels": ":material/hub: Channels",
+    "breakdowns": ":material/splitscreen: Breakdowns",
+    "funnel": ":material/filter_alt: Funnel",
+    "response": ":material/grid_on: Segment response",
+}
+
+
+def _tab(at: AppTest, tab: str) -> AppTest:
+    """Only the open tab runs."""
+    at.session_state["cmp_tab"] = TABS[tab]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def _texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
     parts += [w.value for w in at.warning]
@@ -39,12 +57,15 @@ def test_campaigns_page_on_the_sample(app_db):
     assert "Best campaigns by ROI" in _texts(at)
     # the newsletter has no spend: its ROI is n/a, said in words
     assert "ROI is n/a for 1 campaign(s)" in _texts(at)
-    tables = at.dataframe
-    assert len(tables) >= 4
-    downloads = at.get("download_button")
-    assert len(downloads) >= len(tables)
-    charts = at.get("plotly_chart")
-    assert len(charts) >= 6
+    tables = downloads = charts = 0
+    for tab in TABS:
+        _tab(at, tab)
+        tables += len(at.dataframe)
+        downloads += len(at.get("download_button"))
+        charts += len(at.get("plotly_chart"))
+        # every table a marketer acts on has its download
+        assert len(at.get("download_button")) >= len(at.dataframe), tab
+    assert tables >= 8 and downloads >= tables and charts >= 8
 
 
 def test_channel_filter_changes_the_numbers(app_db):
@@ -91,15 +112,17 @@ def _chart_titles(at: AppTest) -> list[str]:
 
 
 def test_tab_controls_change_what_is_shown(app_db):
-    at = _open()
+    at = _tab(_open(), "trends")
     assert "Spend over time" in _chart_titles(at)
     at.selectbox(key="cmp_metric").set_value("roas").run()
     at.selectbox(key="cmp_split").set_value("channel").run()
     assert not at.exception
     assert "ROAS over time" in _chart_titles(at)
+    _tab(at, "breakdowns")
     at.selectbox(key="cmp_dim").set_value("device").run()
     assert not at.exception
     assert "ROAS by device" in _chart_titles(at)
+    _tab(at, "response")
     at.radio(key="cmp_resp_source").set_value("experiments").run()
     assert not at.exception
     assert "the customers exposed to it" in _texts(at)

@@ -168,13 +168,22 @@ class PersonaCard:
     action_detail: str = ""
     evidence_note: str | None = None
     stability: float | None = None
+    # headline traits by kind, ranked once (``top`` slices them); filled by ``persona_cards``
+    _ranked: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     def top(self, kind: str, n: int = 3) -> pd.DataFrame:
         """The ``n`` headline traits of one kind ("attribute", "category", "product"): significant, held by
         at least ``MIN_HEADLINE_SHARE`` of the group, ranked by ``headline_rank``."""
-        rows = self.traits[(self.traits["kind"] == kind) & self.traits["significant"]]
-        return headline_rank(rows).head(n).reset_index(drop=True)
+        ranked = self._ranked.get(kind)
+        if ranked is None:
+            rows = self.traits[(self.traits["kind"] == kind) & self.traits["significant"]]
+            ranked = headline_rank(rows).reset_index(drop=True)
+            self._ranked[kind] = ranked  # the dict itself is mutable: a cache, not part of the card's value
+        return ranked.head(n)
 
+
+# The kinds of trait a card lists, in the order the page shows them.
+TRAIT_KINDS = ("attribute", "category", "product")
 
 # A trait headlines a card only when enough of the group has it: a 0.6% vs 0.1% product is real but says
 # little about who the group is. Every significant trait stays in the evidence table.
@@ -534,6 +543,9 @@ def persona_cards(
         cards.sort(key=lambda c: (order.get(c.group, len(order)), c.group))
     else:
         cards.sort(key=lambda c: (-c.customers, c.group))
+    for card in cards:  # rank the headline traits now, so cached cards never rank them again
+        for kind in TRAIT_KINDS:
+            card.top(kind)
     return cards
 
 

@@ -33,7 +33,9 @@ def kpi_row(kpis: Sequence[Kpi]) -> None:
     """A row of metric cards."""
     columns = st.columns(len(kpis))
     for column, kpi in zip(columns, kpis, strict=True):
-        column.metric(kpi.label, kpi.value, kpi.delta, help=kpi.help, delta_color=kpi.delta_color, border=True)
+        column.metric(
+            kpi.label, kpi.value, kpi.delta, help=kpi.help, delta_color=kpi.delta_color, border=True
+        )
 
 
 def show_error(error: engine.EngineError) -> None:
@@ -99,6 +101,18 @@ def run_page(page, started: float | None = None) -> None:
         )
 
 
+def keep_state(*keys: str, **defaults) -> None:
+    """Keep what a person chose in controls that are not drawn on this run (inside a tab that runs only
+    while open): Streamlit forgets a widget's value after a run that did not draw it, unless the value is
+    written back to the session state first. A control with a starting value takes it from ``defaults``
+    (``key=value``) and is created without ``default=``/``value=`` (Streamlit warns when both set it)."""
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+    for key in (*keys, *defaults):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def no_data(what: str, table: str) -> None:
     """Empty state: says what is missing and where to add it."""
     st.info(
@@ -152,7 +166,9 @@ def _csv_cache() -> _CsvCache:
     return _CsvCache(_CSV_CACHE_ENTRIES)
 
 
-def csv_download(frame: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None) -> None:
+def csv_download(
+    frame: pd.DataFrame, file_name: str, label: str = "Download CSV", key: str | None = None
+) -> None:
     """A CSV download of ``frame``: formula injection neutralised, UTF-8 with BOM, RFC 4180.
 
     The file is part of the page (not built on click): Streamlit keeps a page's files until that person's

@@ -276,6 +276,11 @@ if len(no_roi):
         f"{', '.join(no_roi['campaign_name'].astype(str).head(5))}{' ...' if len(no_roi) > 5 else ''}."
     )
 
+# controls inside the tabs below keep their values while their tab is closed
+components.keep_state(
+    "cmp_metric", "cmp_split", "cmp_dim", "cmp_dim_metric", "cmp_resp_source", "cmp_resp_value",
+    cmp_grain="week", cmp_funnel_by="All",
+)  # fmt: skip
 tabs = st.tabs(
     [
         ":material/table: Campaigns",
@@ -311,9 +316,7 @@ with tabs[1]:
     if tabs[1].open:
         c1, c2, c3 = st.columns(3)
         grain = (
-            c1.segmented_control(
-                "Per", list(engine.GRAINS), default="week", format_func=str.capitalize, key="cmp_grain"
-            )
+            c1.segmented_control("Per", list(engine.GRAINS), format_func=str.capitalize, key="cmp_grain")
             or "week"
         )
         metric = c2.selectbox(
@@ -372,6 +375,8 @@ with tabs[3]:
             )
         else:
             c1, c2 = st.columns(2)
+            if st.session_state.get("cmp_dim") not in dims:  # kept from data that had other columns
+                st.session_state.pop("cmp_dim", None)
             dim = c1.selectbox("Break down by", dims, format_func=cc.words, key="cmp_dim")
             bmetric = c2.selectbox(
                 "Metric",
@@ -392,10 +397,7 @@ with tabs[3]:
 with tabs[4]:
     if tabs[4].open:
         funnel_by = (
-            st.segmented_control(
-                "Funnel for", ["All", "Channel", "Campaign"], default="All", key="cmp_funnel_by"
-            )
-            or "All"
+            st.segmented_control("Funnel for", ["All", "Channel", "Campaign"], key="cmp_funnel_by") or "All"
         )
         by = {"All": None, "Channel": "channel", "Campaign": "campaign"}[funnel_by]
         funnel = load_funnel(version, by, filters)

@@ -195,6 +195,11 @@ components.kpi_row(
     ]
 )
 
+# controls inside the tabs below keep their values while their tab is closed (the cluster settings live in
+# CLUSTER_SETTINGS; dates and segment choices depend on the data and start afresh)
+components.keep_state(
+    segments_treemap_size="customers", segments_heatmap_axis="f_score", segments_scatter_colour="cluster_name"
+)
 tab_rfm, tab_clusters, tab_migration, tab_export = st.tabs(
     [
         ":material/grid_view: RFM segments",
@@ -224,7 +229,6 @@ with tab_rfm:
                 st.segmented_control(
                     "Size the treemap by",
                     ["customers", "revenue"],
-                    default="customers",
                     format_func=str.capitalize,
                     key="segments_treemap_size",
                 )
@@ -237,7 +241,6 @@ with tab_rfm:
             st.segmented_control(
                 "Heatmap columns",
                 ["f_score", "m_score", "fm_score"],
-                default="f_score",
                 format_func={
                     "f_score": "Frequency",
                     "m_score": "Monetary",
@@ -382,7 +385,6 @@ with tab_clusters:
                     st.segmented_control(
                         "Colour by",
                         ["cluster_name", "segment"],
-                        default="cluster_name",
                         format_func={"cluster_name": "Cluster", "segment": "RFM segment"}.get,
                         key="segments_scatter_colour",
                     )

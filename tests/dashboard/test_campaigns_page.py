@@ -127,3 +127,19 @@ def test_tab_controls_change_what_is_shown(app_db):
     assert not at.exception
     assert "the customers exposed to it" in _texts(at)
     assert "Response rate by segment and campaign" in _chart_titles(at)
+
+
+def test_controls_in_a_closed_tab_keep_their_values(app_db, caplog):
+    at = _tab(_open(), "trends")
+    at.selectbox(key="cmp_metric").set_value("roas").run()
+    at.segmented_control(key="cmp_grain").set_value("month").run()
+    _tab(at, "funnel")
+    at.segmented_control(key="cmp_funnel_by").set_value("Channel").run()
+    _tab(at, "channels")  # neither tab runs now
+    _tab(at, "trends")
+    assert at.selectbox(key="cmp_metric").value == "roas"
+    assert at.segmented_control(key="cmp_grain").value == "month"
+    assert "ROAS over time" in _chart_titles(at)
+    assert _tab(at, "funnel").segmented_control(key="cmp_funnel_by").value == "Channel"
+    # the starting values come from the session state alone (no "default value ... Session State" warning)
+    assert "Session State API" not in caplog.text

@@ -110,3 +110,14 @@ def test_customers_without_orders_get_a_helpful_page(tmp_path, monkeypatch):
         assert "First purchase" in " ".join(s.value for s in at.success)
     finally:
         engine.close_all()
+
+
+def test_controls_in_a_closed_tab_keep_their_values(app_db, caplog):
+    at = open_segments()
+    at.segmented_control(key="segments_treemap_size").set_value("revenue").run()
+    open_tab(at, "clusters")
+    at.segmented_control(key="segments_scatter_colour").set_value("segment").run()
+    open_tab(at, "export")
+    assert open_tab(at, "rfm").segmented_control(key="segments_treemap_size").value == "revenue"
+    assert open_tab(at, "clusters").segmented_control(key="segments_scatter_colour").value == "segment"
+    assert "Session State API" not in caplog.text

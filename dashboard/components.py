@@ -183,15 +183,16 @@ def csv_download(
         wanted = (safe_name, len(frame))
         ready_key = f"{key}__prepared"
         if st.session_state.get(ready_key) != wanted:
-            if st.button(
+            # the click marks the file as wanted before the next run, which then shows only the download
+            st.button(
                 f"Prepare the CSV ({len(frame):,} rows)",
                 icon=":material/download:",
                 key=f"{key}__prepare",
                 help=f"{label}: a big file, so it is built when you ask for it.",
-            ):
-                st.session_state[ready_key] = wanted
-            else:
-                return
+                on_click=st.session_state.__setitem__,
+                args=(ready_key, wanted),
+            )
+            return
     st.download_button(
         label,
         data=_csv_cache().get(frame),

@@ -78,6 +78,7 @@ def test_evaluation_similar_and_export_tabs(app_db):
     prepare.click().run()
     assert not at.exception
     (download,) = [b for b in at.get("download_button") if b.label.startswith("Download all customers")]
+    assert not [b for b in at.button if b.key == "dl_rec_all__prepare"]  # the download replaces the button
 
 
 def test_settings_change_the_lists(app_db):

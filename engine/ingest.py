@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import os
 import re
 import shutil
 import uuid
@@ -399,13 +400,13 @@ def read_upload(
         raise IngestError(f"{name}: the content is {what}. {fix}")
     if kind == "zip":
         staged = folder / f"{token}.xlsx"
-        shutil.copyfile(src, staged)
+        _stage_file(src, staged)
         if ext not in (".xlsx", ".xlsm"):
             warnings.append(f"{name} is named {ext or 'without extension'} but is an Excel workbook; read as Excel.")
         return _read_xlsx(con, staged, name, token, limits, warnings, header)
     if kind == "parquet":
         staged = folder / f"{token}.parquet"
-        shutil.copyfile(src, staged)
+        _stage_file(src, staged)
         if ext != ".parquet":
             warnings.append(f"{name} is named {ext or 'without extension'} but is a Parquet file; read as Parquet.")
         return _read_parquet(con, staged, name, token, limits, warnings)
@@ -416,6 +417,16 @@ def read_upload(
     return _read_text(con, src, name, token, folder, head, limits, warnings, header)
 
 
+def _stage_file(src: Path, staged: Path) -> None:
+    """Put the upload into the staging folder (the only folder the store's connection may read): a hard
+    link when both are on one file system (instant, no second copy of a large file on disk), else a copy.
+    The staged name is removed after the load; the original file is never touched."""
+    try:
+        os.link(src, staged)
+    except OSError:  # another file system, links not allowed, or no permission: copy
+        shutil.copyfile(src, staged)
+
+
 def _read_text(con, src, name, token, folder, head, limits, warnings, header) -> StagedUpload:
     encoding = _detect_encoding(head)
     sample_text = head.decode(encoding if encoding != "utf-8-sig" else "utf-8-sig", errors="replace")
@@ -424,7 +435,7 @@ def _read_text(con, src, name, token, folder, head, limits, warnings, header) ->
     whitespace = _looks_whitespace_separated(sample_text)
     staged = folder / f"{token}.csv"
     if encoding in ("utf-8",) and not whitespace:
-        shutil.copyfile(src, staged)
+        _stage_file(src, staged)
     else:
         _transcode(src, staged, "utf-8-sig" if encoding == "utf-8" else encoding, whitespace)
     detected: dict[str, Any] = {

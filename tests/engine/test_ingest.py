@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import pathlib
 import zipfile
 
 import pandas as pd
@@ -420,3 +421,16 @@ def test_spaces_around_numbers_and_blank_cells(con, tmp_path):
     assert [(i.field, i.problem, [line for line, _ in i.examples]) for i in report.issues] == [
         ("amount", "a missing value", [3])]
     assert report.totals["amount"] == pytest.approx(12.5 - 7.25)
+
+
+def test_a_large_upload_is_staged_without_a_second_copy_and_the_original_is_kept(con, tmp_path):
+    src = write(tmp_path, "orders.csv", orders_csv(50))
+    before = src.read_bytes()
+    staged = engine.read_upload(con, src)
+    staged_path = pathlib.Path(staged.staged_path)
+    assert staged_path.parent == engine.staging_dir(con) and staged_path.name != src.name
+    if staged_path.stat().st_dev == src.stat().st_dev:  # one file system: a hard link, not a copy
+        assert staged_path.stat().st_ino == src.stat().st_ino
+    load_ok(con, staged, "orders")
+    engine.discard(con, staged)
+    assert not staged_path.exists() and src.read_bytes() == before

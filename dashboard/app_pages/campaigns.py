@@ -322,12 +322,13 @@ with tabs[1]:
         metric = c2.selectbox(
             "Metric", TREND_METRICS, format_func=lambda m: cc.METRIC_FORMATS[m][0], key="cmp_metric"
         )
-        split_by = c3.selectbox(
+        split_choice = c3.selectbox(
             "Split by",
-            [None, "channel", "campaign"],
+            ["total", "channel", "campaign"],
             key="cmp_split",
-            format_func=lambda s: {None: "Nothing (total)", "channel": "Channel", "campaign": "Campaign"}[s],
+            format_func={"total": "Nothing (total)", "channel": "Channel", "campaign": "Campaign"}.get,
         )
+        split_by = None if split_choice == "total" else split_choice
         trend = load_trend(version, grain, split_by, filters, value)
         group_col = {"channel": "channel", "campaign": "campaign_name"}.get(split_by)
         st.plotly_chart(cc.trend_chart(trend, metric, group_col), width="stretch", key="chart_trend")

@@ -138,6 +138,7 @@ def test_controls_in_a_closed_tab_keep_their_values(app_db, caplog):
     _tab(at, "channels")  # neither tab runs now
     _tab(at, "trends")
     assert at.selectbox(key="cmp_metric").value == "roas"
+    assert at.selectbox(key="cmp_split").value == "total"  # a kept default still shows, never a placeholder
     assert at.segmented_control(key="cmp_grain").value == "month"
     assert "ROAS over time" in _chart_titles(at)
     assert _tab(at, "funnel").segmented_control(key="cmp_funnel_by").value == "Channel"

@@ -12,6 +12,7 @@ revenue for rows without one (``conversions x value``); the assumed part is repo
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +116,9 @@ class CampaignTotals:
     cpa: float | None
     roas: float | None
     roi: float | None
+    unpaid_campaigns: int = 0
+    unpaid_revenue: float | None = None
+    unpaid_conversions: float | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -141,12 +145,26 @@ def _filter_sql(filters: CampaignFilter | None, date_col: str = "date") -> tuple
     return " AND ".join(clauses), params
 
 
+_PAID_OPERAND = re.compile(r"\b(revenue|clicks|impressions|conversions)\b")
+
+
+def _is_cost_metric(m: Metric) -> bool:
+    """ROI, ROAS, CPA, CPC, CPM: what spend bought. They count only campaigns with spend."""
+    return "spend" in m.numerator or "spend" in m.denominator
+
+
 def _ratio_sql() -> str:
-    """The ratio columns over summed columns, NULL when a denominator is 0 or NULL."""
+    """The ratio columns over summed columns, NULL when a denominator is 0 or NULL. Cost metrics take the
+    sums of campaigns with spend (``paid_*``): a newsletter's free revenue must not lift the ROAS of its
+    channel or of the total."""
     parts = []
     for m in RATIO_METRICS:
         scale = "" if m.scale == 1 else f"{m.scale:g} * "
-        parts.append(f"{scale}({m.numerator}) / NULLIF({m.denominator}, 0) AS {m.name}")
+        numerator, denominator = m.numerator, m.denominator
+        if _is_cost_metric(m):
+            numerator = _PAID_OPERAND.sub(r"paid_\1", numerator)
+            denominator = _PAID_OPERAND.sub(r"paid_\1", denominator)
+        parts.append(f"{scale}({numerator}) / NULLIF({denominator}, 0) AS {m.name}")
     return ",\n               ".join(parts)
 
 
@@ -231,6 +249,8 @@ MONEY_COLUMNS = (
     "reported_revenue",
     "assumed_revenue",
     "revenue_minus_spend",
+    "unpaid_revenue",
+    "unpaid_conversions",
 )
 
 
@@ -248,47 +268,68 @@ def _metrics_query(
         where = f"date IS NOT NULL AND {where}"
     assumed_params: list[Any] = []
     if value_per_conversion is None:
-        assumed_inner, assumed_outer = "", "CAST(NULL AS DOUBLE) AS assumed_revenue"
+        assumed_inner = ""
+        assumed_outer = "CAST(NULL AS DOUBLE) AS assumed_revenue, CAST(NULL AS DOUBLE) AS paid_assumed_revenue"
     else:
         if value_per_conversion < 0:
             raise SchemaError(f"The value per conversion must be zero or more, not {value_per_conversion}.")
-        assumed_inner = "sum(CASE WHEN revenue IS NULL THEN conversions * ? END) AS assumed_revenue,"
-        assumed_outer = "sum(assumed_revenue) AS assumed_revenue"
-        assumed_params = [float(value_per_conversion)]
+        assumed_inner = (
+            "sum(CASE WHEN revenue IS NULL THEN conversions * ? END) AS assumed_revenue, "
+            "sum(CASE WHEN revenue IS NULL AND _paid THEN conversions * ? END) AS paid_assumed_revenue,"
+        )
+        assumed_outer = (
+            "sum(assumed_revenue) AS assumed_revenue, sum(paid_assumed_revenue) AS paid_assumed_revenue"
+        )
+        assumed_params = [float(value_per_conversion)] * 2
     inner_keys = "".join(f"{s}, " for s in g.inner_select)
     outer_keys = "".join(f"{s}, " for s in g.outer_select)
     key_out = "".join(f"{quote_ident(k)}, " for k in g.keys)
     inner_group = f"GROUP BY {', '.join(g.inner_group)}" if g.inner_group else ""
     outer_group = f"GROUP BY {', '.join(g.outer_group)}" if g.outer_group else ""
     order_by = f"ORDER BY {', '.join(quote_ident(k) for k in g.keys)}" if g.keys else ""
+    # A campaign is paid when it has spend in the selection; cost metrics count paid campaigns only.
     sql = f"""
-        WITH inner_sums AS (
+        WITH paid AS (
+            SELECT campaign_id FROM campaigns WHERE {where} GROUP BY campaign_id HAVING sum(spend) > 0
+        ), inner_sums AS (
             SELECT {inner_keys}sum(spend) AS spend, sum(impressions) AS impressions, sum(clicks) AS clicks,
                    sum(conversions) AS conversions, sum(revenue) AS reported_revenue, {assumed_inner}
+                   sum(impressions) FILTER (WHERE _paid) AS paid_impressions,
+                   sum(clicks) FILTER (WHERE _paid) AS paid_clicks,
+                   sum(conversions) FILTER (WHERE _paid) AS paid_conversions,
+                   sum(revenue) FILTER (WHERE _paid) AS paid_reported_revenue,
                    count(*) AS rows, count(revenue) AS rows_with_revenue
-            FROM campaigns
-            WHERE {where}
+            FROM (SELECT *, coalesce(campaign_id IN (SELECT campaign_id FROM paid), false) AS _paid
+                  FROM campaigns WHERE {where}) AS campaigns
             {inner_group}
         ), sums AS (
             SELECT {outer_keys}sum(spend) AS spend, sum(impressions) AS impressions, sum(clicks) AS clicks,
                    sum(conversions) AS conversions, sum(reported_revenue) AS reported_revenue, {assumed_outer},
+                   sum(paid_impressions) AS paid_impressions, sum(paid_clicks) AS paid_clicks,
+                   sum(paid_conversions) AS paid_conversions, sum(paid_reported_revenue) AS paid_reported_revenue,
                    sum(rows) AS rows, sum(rows) - sum(rows_with_revenue) AS rows_without_revenue
             FROM inner_sums
             {outer_group}
         ), totals AS (
             SELECT *,
                    CASE WHEN reported_revenue IS NULL AND assumed_revenue IS NULL THEN NULL
-                        ELSE coalesce(reported_revenue, 0) + coalesce(assumed_revenue, 0) END AS revenue
+                        ELSE coalesce(reported_revenue, 0) + coalesce(assumed_revenue, 0) END AS revenue,
+                   CASE WHEN paid_reported_revenue IS NULL AND paid_assumed_revenue IS NULL THEN NULL
+                        ELSE coalesce(paid_reported_revenue, 0) + coalesce(paid_assumed_revenue, 0)
+                   END AS paid_revenue
             FROM sums
         )
         SELECT {key_out}spend, impressions, clicks, conversions, revenue, reported_revenue, assumed_revenue,
                coalesce(rows, 0) AS rows, coalesce(rows_without_revenue, 0) AS rows_without_revenue,
                revenue - spend AS revenue_minus_spend,
+               CASE WHEN revenue IS NULL THEN NULL ELSE revenue - coalesce(paid_revenue, 0) END
+                   AS unpaid_revenue,
+               conversions - coalesce(paid_conversions, 0) AS unpaid_conversions,
                {_ratio_sql()}
         FROM totals
         {order_by}
     """
-    frame = con.execute(sql, assumed_params + params).df()
+    frame = con.execute(sql, params + assumed_params + params).df()
     # one astype for every column: counts as int64, money and ratios as nullable Float64 (<NA>, never NaN)
     types = {"rows": "int64", "rows_without_revenue": "int64"} | dict.fromkeys(
         [*MONEY_COLUMNS, *RATIO_NAMES], "Float64"
@@ -331,13 +372,18 @@ def campaign_totals(
 ) -> CampaignTotals:
     """Totals and ratio metrics over all filtered campaign rows (one set of KPI numbers).
 
-    Ratios are None when their denominator is zero or missing; ``campaigns`` counts distinct ids.
+    Ratios are None when their denominator is zero or missing; ``campaigns`` counts distinct ids. ROI, ROAS,
+    CPA, CPC and CPM count only campaigns with spend in the selection; ``unpaid_campaigns``,
+    ``unpaid_revenue`` and ``unpaid_conversions`` say what the others (a newsletter, organic posts) brought.
     """
     row = campaign_metrics(con, (), filters, value_per_conversion).iloc[0]
     where, params = _filter_sql(filters)
-    count = con.execute(
-        f"SELECT count(DISTINCT campaign_id) FROM campaigns WHERE {where}", params
-    ).fetchone()[0]
+    count, unpaid = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE NOT coalesce(spend > 0, false))
+            FROM (SELECT campaign_id, sum(spend) AS spend FROM campaigns WHERE {where} GROUP BY campaign_id)
+            WHERE campaign_id IS NOT NULL""",
+        params,
+    ).fetchone()
 
     def val(name: str) -> float | None:
         value = row[name]
@@ -346,7 +392,11 @@ def campaign_totals(
     return CampaignTotals(
         campaigns=int(count),
         rows_without_revenue=int(row["rows_without_revenue"]),
-        **{name: val(name) for name in (*SUM_COLUMNS, "assumed_revenue", *RATIO_NAMES)},
+        unpaid_campaigns=int(unpaid),
+        **{
+            name: val(name)
+            for name in (*SUM_COLUMNS, "assumed_revenue", *RATIO_NAMES, "unpaid_revenue", "unpaid_conversions")
+        },
     )
 
 

@@ -331,3 +331,31 @@ def test_sample_segment_response_uses_rfm_segments(sample_con):
     assert "Champions" in set(frame["segment"])
     # one base per segment, the same for every campaign
     assert (frame.groupby("segment")["base_customers"].nunique() == 1).all()
+
+
+def test_campaigns_without_spend_do_not_lift_roi_roas_or_cpa(camp):
+    # a newsletter: no spend, real revenue and conversions, on the same channel as c1
+    camp.execute(
+        "INSERT INTO campaigns (campaign_id, campaign_name, channel, date, spend, impressions, clicks, "
+        "conversions, revenue) VALUES ('n1', 'Newsletter', 'search', DATE '2024-01-03', 0, 4000, 400, 40, 1000)"
+    )
+    totals = engine.campaign_totals(camp)
+    assert totals.revenue == 1300.0 and totals.conversions == 50.0  # volumes count everything
+    assert totals.roas == pytest.approx(300 / 250) and totals.roi == pytest.approx(50 / 250)
+    assert totals.cpa == pytest.approx(250 / 10) and totals.cpc == pytest.approx(250 / 150)
+    assert totals.cpm == pytest.approx(1000 * 250 / 2500)
+    assert totals.ctr == pytest.approx(550 / 6500)  # rates are not cost metrics: every campaign counts
+    # c2 (no spend, no revenue) and n1 are the campaigns without spend
+    assert (totals.unpaid_campaigns, totals.unpaid_revenue, totals.unpaid_conversions) == (2, 1000.0, 40.0)
+    search = engine.campaign_metrics(camp, "channel").set_index("channel").loc["search"]
+    assert search["revenue"] == 1300.0 and search["roas"] == pytest.approx(1.5)
+    assert search["unpaid_revenue"] == 1000.0 and search["cpa"] == pytest.approx(20.0)
+    week = engine.campaign_trend(camp, "month")
+    january = week[week["period"] == pd.Timestamp("2024-01-01")].iloc[0]
+    assert january["roas"] == pytest.approx(1.5)
+    # with an assumed value per conversion, only paid campaigns' assumed revenue enters ROAS
+    assumed = engine.campaign_totals(camp, value_per_conversion=10.0)
+    assert assumed.roas == pytest.approx((300 + 50 + 0) / 250)
+    # the newsletter alone: it has spend 0, so every cost metric is n/a, never inf
+    alone = engine.campaign_totals(camp, CampaignFilter(campaigns=("n1",)))
+    assert (alone.roas, alone.roi, alone.cpa) == (None, None, None) and alone.unpaid_revenue == 1000.0

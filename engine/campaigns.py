@@ -149,13 +149,13 @@ _PAID_OPERAND = re.compile(r"\b(revenue|clicks|impressions|conversions)\b")
 
 
 def _is_cost_metric(m: Metric) -> bool:
-    """ROI, ROAS, CPA, CPC, CPM: what spend bought. They count only campaigns with spend."""
+    """ROI, ROAS, CPA, CPC, CPM: what spend bought. They count only campaign rows with spend."""
     return "spend" in m.numerator or "spend" in m.denominator
 
 
 def _ratio_sql() -> str:
     """The ratio columns over summed columns, NULL when a denominator is 0 or NULL. Cost metrics take the
-    sums of campaigns with spend (``paid_*``): a newsletter's free revenue must not lift the ROAS of its
+    sums of the rows with spend (``paid_*``): a newsletter's free revenue must not lift the ROAS of its
     channel or of the total."""
     parts = []
     for m in RATIO_METRICS:
@@ -274,39 +274,37 @@ def _metrics_query(
         if value_per_conversion < 0:
             raise SchemaError(f"The value per conversion must be zero or more, not {value_per_conversion}.")
         assumed_inner = (
-            "sum(CASE WHEN revenue IS NULL THEN conversions * ? END) AS assumed_revenue, "
-            "sum(CASE WHEN revenue IS NULL AND _paid THEN conversions * ? END) AS paid_assumed_revenue,"
+            "sum(CASE WHEN revenue IS NULL THEN conversions * ? END) AS assumed_revenue,"
         )
         assumed_outer = (
-            "sum(assumed_revenue) AS assumed_revenue, sum(paid_assumed_revenue) AS paid_assumed_revenue"
+            "sum(assumed_revenue) AS assumed_revenue, "
+            "sum(assumed_revenue) FILTER (WHERE _paid) AS paid_assumed_revenue"
         )
-        assumed_params = [float(value_per_conversion)] * 2
+        assumed_params = [float(value_per_conversion)]
     inner_keys = "".join(f"{s}, " for s in g.inner_select)
     outer_keys = "".join(f"{s}, " for s in g.outer_select)
     key_out = "".join(f"{quote_ident(k)}, " for k in g.keys)
-    inner_group = f"GROUP BY {', '.join(g.inner_group)}" if g.inner_group else ""
+    # the inner level also splits by "has spend" (a cheap boolean key): the outer level then sums what
+    # spend bought over the few groups, instead of filtered sums over every row
+    inner_group = f"GROUP BY {', '.join([*g.inner_group, 'spend > 0'])}"
     outer_group = f"GROUP BY {', '.join(g.outer_group)}" if g.outer_group else ""
     order_by = f"ORDER BY {', '.join(quote_ident(k) for k in g.keys)}" if g.keys else ""
-    # A campaign is paid when it has spend in the selection; cost metrics count paid campaigns only.
+    # A row is paid when it has spend; cost metrics count paid rows only (in the same pass).
     sql = f"""
-        WITH paid AS (
-            SELECT campaign_id FROM campaigns WHERE {where} GROUP BY campaign_id HAVING sum(spend) > 0
-        ), inner_sums AS (
-            SELECT {inner_keys}sum(spend) AS spend, sum(impressions) AS impressions, sum(clicks) AS clicks,
-                   sum(conversions) AS conversions, sum(revenue) AS reported_revenue, {assumed_inner}
-                   sum(impressions) FILTER (WHERE _paid) AS paid_impressions,
-                   sum(clicks) FILTER (WHERE _paid) AS paid_clicks,
-                   sum(conversions) FILTER (WHERE _paid) AS paid_conversions,
-                   sum(revenue) FILTER (WHERE _paid) AS paid_reported_revenue,
-                   count(*) AS rows, count(revenue) AS rows_with_revenue
-            FROM (SELECT *, coalesce(campaign_id IN (SELECT campaign_id FROM paid), false) AS _paid
-                  FROM campaigns WHERE {where}) AS campaigns
+        WITH inner_sums AS (
+            SELECT {inner_keys}spend > 0 AS _paid, sum(spend) AS spend, sum(impressions) AS impressions,
+                   sum(clicks) AS clicks, sum(conversions) AS conversions, sum(revenue) AS reported_revenue,
+                   {assumed_inner} count(*) AS rows, count(revenue) AS rows_with_revenue
+            FROM campaigns
+            WHERE {where}
             {inner_group}
         ), sums AS (
             SELECT {outer_keys}sum(spend) AS spend, sum(impressions) AS impressions, sum(clicks) AS clicks,
                    sum(conversions) AS conversions, sum(reported_revenue) AS reported_revenue, {assumed_outer},
-                   sum(paid_impressions) AS paid_impressions, sum(paid_clicks) AS paid_clicks,
-                   sum(paid_conversions) AS paid_conversions, sum(paid_reported_revenue) AS paid_reported_revenue,
+                   sum(impressions) FILTER (WHERE _paid) AS paid_impressions,
+                   sum(clicks) FILTER (WHERE _paid) AS paid_clicks,
+                   sum(conversions) FILTER (WHERE _paid) AS paid_conversions,
+                   sum(reported_revenue) FILTER (WHERE _paid) AS paid_reported_revenue,
                    sum(rows) AS rows, sum(rows) - sum(rows_with_revenue) AS rows_without_revenue
             FROM inner_sums
             {outer_group}
@@ -329,7 +327,7 @@ def _metrics_query(
         FROM totals
         {order_by}
     """
-    frame = con.execute(sql, params + assumed_params + params).df()
+    frame = con.execute(sql, assumed_params + params).df()
     # one astype for every column: counts as int64, money and ratios as nullable Float64 (<NA>, never NaN)
     types = {"rows": "int64", "rows_without_revenue": "int64"} | dict.fromkeys(
         [*MONEY_COLUMNS, *RATIO_NAMES], "Float64"
@@ -373,8 +371,9 @@ def campaign_totals(
     """Totals and ratio metrics over all filtered campaign rows (one set of KPI numbers).
 
     Ratios are None when their denominator is zero or missing; ``campaigns`` counts distinct ids. ROI, ROAS,
-    CPA, CPC and CPM count only campaigns with spend in the selection; ``unpaid_campaigns``,
-    ``unpaid_revenue`` and ``unpaid_conversions`` say what the others (a newsletter, organic posts) brought.
+    CPA, CPC and CPM count only rows with spend; ``unpaid_revenue`` and ``unpaid_conversions`` are what
+    the rows without spend brought, and ``unpaid_campaigns`` counts the campaigns with no spend at all in
+    the selection (a newsletter, organic posts).
     """
     row = campaign_metrics(con, (), filters, value_per_conversion).iloc[0]
     where, params = _filter_sql(filters)

@@ -230,17 +230,17 @@ components.kpi_row(
         Kpi(
             "ROAS",
             "n/a" if totals.roas is None else f"{totals.roas:.2f}",
-            help="Return on ad spend: revenue / spend, over the campaigns with spend. n/a when there is no spend.",
+            help="Return on ad spend: revenue / spend, over the rows with spend. n/a when there is no spend.",
         ),
         Kpi(
             "ROI",
             fmt_pct(totals.roi),
-            help="(revenue - spend) / spend over the campaigns with spend. Above 0% they earned back their spend.",
+            help="(revenue - spend) / spend over the rows with spend. Above 0% the campaigns earned back their spend.",
         ),
         Kpi(
             "Conversions",
             fmt_int(totals.conversions),
-            help=f"CPA {fmt_money(totals.cpa, 2)}: spend / conversions of the campaigns with spend.",
+            help=f"CPA {fmt_money(totals.cpa, 2)}: spend / conversions on the rows with spend.",
         ),
         Kpi(
             "CTR",
@@ -251,11 +251,16 @@ components.kpi_row(
 )
 
 if totals.unpaid_revenue or totals.unpaid_conversions:
+    without = (
+        f" ({totals.unpaid_campaigns:,} campaign{'s' if totals.unpaid_campaigns != 1 else ''} had no spend "
+        "at all: a newsletter, organic posts)"
+        if totals.unpaid_campaigns
+        else ""
+    )
     st.caption(
-        f":material/info: ROAS, ROI and CPA count only campaigns with spend. "
-        f"{totals.unpaid_campaigns:,} campaign{'s' if totals.unpaid_campaigns != 1 else ''} without spend "
-        f"(a newsletter, organic posts) brought {fmt_money(totals.unpaid_revenue)} of the revenue and "
-        f"{fmt_int(totals.unpaid_conversions)} conversions on top: real results, but no spend bought them."
+        f":material/info: ROAS, ROI and CPA count only campaign rows with spend. Rows without spend{without} "
+        f"brought {fmt_money(totals.unpaid_revenue)} of the revenue and {fmt_int(totals.unpaid_conversions)} "
+        "conversions on top: real results, but no spend bought them."
     )
 
 metrics = load_metrics(version, "campaign", filters, value)

@@ -333,7 +333,7 @@ def test_sample_segment_response_uses_rfm_segments(sample_con):
     assert (frame.groupby("segment")["base_customers"].nunique() == 1).all()
 
 
-def test_campaigns_without_spend_do_not_lift_roi_roas_or_cpa(camp):
+def test_rows_without_spend_do_not_lift_roi_roas_or_cpa(camp):
     # a newsletter: no spend, real revenue and conversions, on the same channel as c1
     camp.execute(
         "INSERT INTO campaigns (campaign_id, campaign_name, channel, date, spend, impressions, clicks, "

@@ -12,6 +12,7 @@ than ``min_group`` get facts only and a note saying why no trait is claimed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -389,13 +390,24 @@ def _attribute_counts(con: Connection, src: str, attributes: Sequence[str]) -> p
             edges = sorted(set(float(c) for c in cuts or []))
             if not edges:
                 continue
-            lo = con.execute(f"SELECT min({q}), max({q}) FROM customers").fetchone()
+            lo = con.execute(
+                f"SELECT min({q}), max({q}), bool_and({q} = floor({q})) FROM customers WHERE {q} IS NOT NULL"
+            ).fetchone()
             bounds = [float(lo[0])] + edges + [float(lo[1])]
+            whole = bool(lo[2])  # whole numbers (ages, counts): bins read 18-29, 30-44, never 18-29, 29-44
             case, params = [], {}
             for i in range(len(bounds) - 1):
+                low, high = bounds[i], bounds[i + 1]
+                if whole:
+                    low = low if i == 0 else math.floor(low) + 1
+                    high = math.floor(high)
+                    if low > high:
+                        continue  # no whole number falls in this bin
                 case.append(f"WHEN c.{q} <= $hi_{i} THEN $label_{i}")
                 params[f"hi_{i}"] = bounds[i + 1]
-                params[f"label_{i}"] = f"{attr} {_fmt_num(bounds[i])}-{_fmt_num(bounds[i + 1])}"
+                params[f"label_{i}"] = (
+                    f"{attr} {_fmt_num(low)}" if low == high else f"{attr} {_fmt_num(low)}-{_fmt_num(high)}"
+                )
             expr = "CASE " + " ".join(case) + " END"
         elif kinds.get(attr) == "categorical":
             expr, params = f"$prefix || CAST(c.{q} AS VARCHAR)", {"prefix": f"{attr} = "}

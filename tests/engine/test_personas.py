@@ -205,3 +205,20 @@ def test_headline_traits_need_a_share_of_the_group_and_rank_by_share_times_log_l
     })
     ranked = headline_rank(traits)["trait"].tolist()
     assert ranked == ["dresses", "shoes"]  # 0.26*ln 3.7 > 0.10*ln 4; the 0.6% gadget never headlines
+
+
+def test_whole_number_attributes_get_bins_that_do_not_overlap(sample_con):
+    import re
+
+    cards = engine.persona_cards(sample_con, by="segment")
+    labels = sorted(
+        {t for c in cards for t in c.traits["trait"] if re.fullmatch(r"age \d+(-\d+)?", str(t))},
+        key=lambda t: int(re.findall(r"\d+", t)[0]),
+    )
+    assert len(labels) >= 3, labels
+    ranges = []
+    for label in labels:
+        numbers = [int(x) for x in re.findall(r"\d+", label)]
+        ranges.append((numbers[0], numbers[-1]))  # "age 30" is the range 30-30
+    for (_, high), (low, _) in zip(ranges, ranges[1:], strict=False):
+        assert low == high + 1, labels  # 18-29 then 30-44: no age in two bins

@@ -50,10 +50,13 @@ chosen = state.date_range()
 start, end = chosen if chosen else (None, None)
 k = load_kpis(version, start, end)
 prev = k.previous
-st.caption(
-    f"{k.start:%b %d, %Y} to {k.end:%b %d, %Y}; changes compare with the {(k.end - k.start).days + 1}"
-    f" days before. Set the dates in the sidebar."
+days = (k.end - k.start).days + 1
+compared = (
+    f"changes compare with the {days:,} days before"
+    if prev.get("orders")
+    else f"no orders in the {days:,} days before, so there is no change to show"
 )
+st.caption(f"{k.start:%b %d, %Y} to {k.end:%b %d, %Y}; {compared}. Set the dates in the sidebar.")
 components.kpi_row([
     Kpi("Customers", fmt_int(k.customers), _delta(k.customers, prev["customers"], "ratio"),
         help=f"Buying customers: at least one order in the period; {counts['customers']:,} customers are on file."),

@@ -64,6 +64,33 @@ def level_of(percentile: float) -> str:
     return "mid"
 
 
+# Two clusters whose medians differ by less than this factor are too close to be told apart in words.
+CLOSE_MEDIANS = 1.5
+
+
+def _settle_close_levels(profile: pd.DataFrame, feature: str) -> list[str]:
+    """Levels of one feature after giving clusters with close medians the same word.
+
+    Levels come from where each median sits among all customers, so two clusters at 20 and 25 days can
+    straddle a cut and read "Recent" and "Lapsing" while the numbers beside them say they are alike. When
+    the medians of clusters next to each other (in median order) are within ``CLOSE_MEDIANS`` of each other
+    (and, for counts, less than one apart), both take the level of the one with more customers.
+    """
+    levels = list(profile[f"{feature}_level"])
+    order = profile.sort_values(f"median_{feature}").index.tolist()
+    for a, b in zip(order, order[1:], strict=False):
+        low, high = float(profile.at[a, f"median_{feature}"]), float(profile.at[b, f"median_{feature}"])
+        if levels[a] == levels[b] or not (np.isfinite(low) and np.isfinite(high)):
+            continue
+        close = high <= low * CLOSE_MEDIANS if low > 0 else high == low
+        if feature == "frequency":
+            close = close and high - low < 1
+        if close:
+            bigger = a if profile.at[a, "customers"] >= profile.at[b, "customers"] else b
+            levels[a] = levels[b] = levels[bigger]
+    return levels
+
+
 def percentile_within(values: np.ndarray, point: float) -> float:
     """Mid-rank percentile of ``point`` within ``values`` (ties count half), in 0..1."""
     values = np.asarray(values, dtype=float)
@@ -382,17 +409,23 @@ class CustomerClusterer:
                 "customers": int(sizes.get(c, 0)),
                 "share": float(sizes.get(c, 0) / len(frame)),
             }
-            parts = []
             for f in RFM_FEATURES:
                 value = float(med.loc[c, f]) if c in med.index else float("nan")
-                level = level_of(percentile_within(frame[f].to_numpy(), value))
                 row[f"median_{f}"] = value
-                row[f"{f}_level"] = level
-                parts.append(lookup.get((f, level), f"{level} {f}"))
-            name = f"{parts[0]}, {parts[1]}, {parts[2]}"
-            row["name"] = name[:1].upper() + name[1:]
+                row[f"{f}_level"] = level_of(percentile_within(frame[f].to_numpy(), value))
             rows.append(row)
         profile = pd.DataFrame(rows)
+        for f in RFM_FEATURES:
+            profile[f"{f}_level"] = _settle_close_levels(profile, f)
+        names = []
+        for row in profile.itertuples():
+            parts = [
+                lookup.get((f, getattr(row, f"{f}_level")), f"{getattr(row, f'{f}_level')} {f}")
+                for f in RFM_FEATURES
+            ]
+            name = f"{parts[0]}, {parts[1]}, {parts[2]}"
+            names.append(name[:1].upper() + name[1:])
+        profile["name"] = names
         # identical names: number them so every cluster stays distinguishable
         counts = profile["name"].value_counts()
         seen: dict[str, int] = {}
@@ -530,7 +563,9 @@ def fit_clusters(
             }
         )
         store.put_blob(con, "clusterer", params, model)
-        store.put_result_sql(con, "clusters", params, "SELECT * FROM _incoming", {}, "customer_id", frame=labels)
+        store.put_result_sql(
+            con, "clusters", params, "SELECT * FROM _incoming", {}, "customer_id", frame=labels
+        )
         return model
 
     return store.compute_once(con, "clusters", params, find, compute)

@@ -287,3 +287,21 @@ def test_silhouette_matches_scikit_learn():
     for labels in (rng.integers(0, 4, 300), np.r_[np.zeros(299, int), [1]], (points[:, 0] > 0).astype(int)):
         assert engine.silhouette(points, labels) == pytest.approx(silhouette_score(points, labels), abs=1e-12)
     assert np.isnan(engine.silhouette(points, np.zeros(300, int)))
+
+
+def test_clusters_with_close_medians_get_the_same_word():
+    from engine.segments import _settle_close_levels
+
+    profile = pd.DataFrame(
+        {
+            "customers": [1828, 1727, 766, 479],
+            "median_recency_days": [460.0, 25.0, 20.0, 7.0],
+            "recency_days_level": ["high", "mid", "low", "low"],
+            "median_frequency": [2.0, 6.0, 1.0, 15.0],
+            "frequency_level": ["mid", "high", "low", "high"],
+        }
+    )
+    # 20 and 25 days straddle a cut but are alike: both take the word of the bigger cluster
+    assert _settle_close_levels(profile, "recency_days") == ["high", "mid", "mid", "low"]
+    # counts must also be less than one order apart: 1 and 2 orders stay different
+    assert _settle_close_levels(profile, "frequency") == ["mid", "high", "low", "high"]

@@ -565,6 +565,11 @@ class Prediction:
     details: dict = field(default_factory=dict)
 
 
+# "Because you rated X" only when X is this alike (cosine of taste factors) to the suggested product; below
+# it the closest product in a customer's history is often unrelated (headphones "because" of a dress).
+MIN_EXPLANATION_SIMILARITY = 0.3
+
+
 class Recommender:
     """Surprise SVD with a fast batch top-N, cold-start fallbacks and explanations.
 
@@ -1068,8 +1073,11 @@ class Recommender:
                 continue
             sims = self._qi_unit[recs[ok]] @ self._qi_unit[liked].T
             best = sims.argmax(axis=1)
-            because[k, ok] = self.item_ids_[liked[best]]
-            similarity[k, ok] = sims[np.arange(len(best)), best]
+            closest = sims[np.arange(len(best)), best]
+            named = np.flatnonzero(ok)[closest >= MIN_EXPLANATION_SIMILARITY]
+            # a product is named as the reason only when it is really alike; otherwise no reason is made up
+            because[k, named] = self.item_ids_[liked[best[closest >= MIN_EXPLANATION_SIMILARITY]]]
+            similarity[k, ok] = closest
         return because, similarity
 
     def _recommend_fallback(
@@ -1743,6 +1751,7 @@ def _plain(value: Any) -> Any:
 
 
 __all__ = [
+    "MIN_EXPLANATION_SIMILARITY",
     "EVENT_WEIGHTS",
     "DEFAULT_PARAMS",
     "IMPLICIT_SOURCES",

@@ -35,7 +35,9 @@ def test_customer_view_shows_recommendations_with_reasons(app_db):
     assert "Ratings learned from" in labels and "Days since last order" in labels
     recs = next(f for f in frames(at) if "why" in f.columns)
     assert len(recs) == 10
-    assert recs["why"].str.startswith("Because you rated").all()
+    because = recs["why"].str.startswith("Because you rated")
+    assert because.sum() >= 5  # most suggestions name a product the customer rated
+    assert (recs.loc[~because, "why"] == "Matches your taste profile").all()  # the rest invent no reason
     assert recs["predicted_rating"].between(1, 5).all()
     assert any("Segment" in m.value for m in at.markdown)
 

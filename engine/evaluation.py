@@ -632,6 +632,14 @@ def evaluation_headline(evaluation: Evaluation) -> list[str]:
             text += (
                 f", against {frame.loc['baseline', 'mae']:.2f} for averages and biases alone (BaselineOnly)"
             )
+        # say so plainly when another model predicts ratings better than SVD
+        others = frame.drop(index=[i for i in ("svd", "svd_diverse") if i in frame.index])
+        others = others[others["mae"].notna()] if "mae" in others.columns else others.iloc[0:0]
+        if len(others):
+            best = others["mae"].idxmin()
+            if others.loc[best, "mae"] < frame.loc["svd", "mae"]:
+                name = others.loc[best, "label"] if "label" in others.columns else best
+                text += f"; {name} predicts ratings more closely ({others.loc[best, 'mae']:.2f})"
         lines.append(text + ".")
     if "svd_diverse" in frame.index and "svd" in frame.index:
         d, s = frame.loc["svd_diverse"], frame.loc["svd"]

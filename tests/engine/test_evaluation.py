@@ -238,3 +238,25 @@ def test_svd_beats_best_sellers_on_the_samples_orders_alone(sample_copy):
     assert data.source == "orders"
     frame = evaluate_models(data, split="time", models=("svd", "popular")).metrics.set_index("model")
     assert frame.loc["svd", "hits"] >= 1.4 * frame.loc["popular", "hits"]
+
+
+def test_the_rating_error_line_names_a_model_that_predicts_ratings_better_than_svd():
+    params = {"n_factors": 4, "n_epochs": 40, "lr_all": 0.02, "reg_all": 0.05, "min_item_ratings": 1}
+    result = evaluate_models(_taste_data(), split="random", k=3, params=params)
+    frame = result.metrics.set_index("model")
+    line = next(x for x in evaluation_headline(result) if x.startswith("SVD's predicted ratings"))
+    rivals = frame.drop(index="svd")["mae"].dropna()
+    if rivals.min() < frame.loc["svd", "mae"]:
+        best = frame.loc[rivals.idxmin(), "label"]
+        assert f"{best} predicts ratings more closely ({rivals.min():.2f})" in line
+    else:
+        assert "predicts ratings more closely" not in line
+    # forced: a result where KNN's error is lower must say so
+    worse = result.metrics.copy()
+    worse.loc[worse["model"] == "knn", "mae"] = frame.loc["svd", "mae"] / 2
+    forced = type(result)(**{**result.__dict__, "metrics": worse})
+    line = next(x for x in evaluation_headline(forced) if x.startswith("SVD's predicted ratings"))
+    assert (
+        f"KNNBaseline (similar items) predicts ratings more closely ({frame.loc['svd', 'mae'] / 2:.2f})"
+        in line
+    )

@@ -184,7 +184,9 @@ def trend_chart(trend: pd.DataFrame, metric: str = "spend", by: str | None = Non
             marker=dict(size=4),
             hovertemplate=f"%{{x|%b %d, %Y}}<br>%{{y:{hover}}}<extra></extra>",
         )
-    fig.update_layout(yaxis=dict(title=label, tickformat=tick), xaxis_title=None, hovermode="x unified")
+    fig.update_layout(
+        yaxis=dict(title=label, tickformat=tick, rangemode="tozero"), xaxis_title=None, hovermode="x unified"
+    )
     return style(fig, f"{label} over time")
 
 

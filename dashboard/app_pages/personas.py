@@ -99,9 +99,9 @@ def render_card(card: engine.PersonaCard, colour: str) -> None:
         )
         if card.median_recency_days is not None:
             st.caption(
-                f"Median: last order {card.median_recency_days:,.0f} days ago · {card.median_frequency:,.0f} "
-                f"{'order' if card.median_frequency == 1 else 'orders'} · {fmt_money(card.median_monetary)} "
-                f"spent · {fmt_money(card.median_aov)} per order"
+                f"Medians, each on its own: last order {card.median_recency_days:,.0f} days ago · "
+                f"{card.median_frequency:,.0f} {'order' if card.median_frequency == 1 else 'orders'} · "
+                f"{fmt_money(card.median_monetary)} spent in all · {fmt_money(card.median_aov)} per order"
             )
         else:
             st.caption("No purchase up to the as-of date.")

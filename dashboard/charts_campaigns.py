@@ -150,7 +150,10 @@ def spend_revenue_bubble(metrics: pd.DataFrame) -> go.Figure:
         yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True, rangemode="tozero"),
     )
     style(fig, "Spend vs revenue (bubble size: conversions)", height=440)
-    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=1, x=1.02, xanchor="left"))
+    # legend under the plot: beside it, it squeezed the chart to a sliver in a half-width column
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18, x=0, xanchor="left"))
+    pad = float(data["spend"].max()) * 0.04
+    fig.update_xaxes(range=[-pad, float(data["spend"].max()) * 1.08 + pad])
     return fig
 
 
@@ -252,14 +255,17 @@ def breakdown_bar(frame: pd.DataFrame, dimension: str, metric: str = "roas") -> 
             line_dash="dash",
             line_width=1,
             annotation_text="break-even",
-            annotation_position="top right",
-            annotation_bgcolor="rgba(255,255,255,0.85)",
+            annotation_position="right",  # beside the plot, never on top of a bar
+            annotation_xanchor="left",
             annotation_font_color="#374151",
         )
     if metric == "roas":
         tick = ".1f"
     fig.update_layout(yaxis=dict(title=label, tickformat=tick), xaxis=dict(title=name, type="category"))
-    return style(fig, title, height=340)
+    style(fig, title, height=340)
+    if metric in BREAK_EVEN:
+        fig.update_layout(margin=dict(r=80))  # room for the break-even label beside the plot
+    return fig
 
 
 def funnel_chart(funnel: pd.DataFrame) -> go.Figure:

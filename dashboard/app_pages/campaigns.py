@@ -285,7 +285,7 @@ with w_col:
 no_roi = metrics[metrics["roi"].isna()]
 if len(no_roi):
     st.caption(
-        f"ROI is n/a for {len(no_roi):,} campaign(s) without spend or revenue: "
+        f"ROI is n/a for {len(no_roi):,} campaign{'s' if len(no_roi) != 1 else ''} without spend or revenue: "
         f"{', '.join(no_roi['campaign_name'].astype(str).head(5))}{' ...' if len(no_roi) > 5 else ''}."
     )
 

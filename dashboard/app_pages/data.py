@@ -154,7 +154,8 @@ def _show_report(report: engine.ValidationReport) -> None:
         st.error(block, icon=":material/block:")
     if report.issues:
         st.warning(
-            f"{report.rows_rejected:,} row(s) would be rejected. Every problem found in the file:",
+            f"{report.rows_rejected:,} row{'s' if report.rows_rejected != 1 else ''} would be rejected. "
+            "Every problem found in the file:",
             icon=":material/warning:",
         )
         issues = report.issues_frame()

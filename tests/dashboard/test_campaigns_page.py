@@ -56,7 +56,7 @@ def test_campaigns_page_on_the_sample(app_db):
     assert all(m.value not in ("inf", "nan", "NaN") for m in at.metric)
     assert "Best campaigns by ROI" in _texts(at)
     # the newsletter has no spend: its ROI is n/a, said in words
-    assert "ROI is n/a for 1 campaign(s)" in _texts(at)
+    assert "ROI is n/a for 1 campaign without spend or revenue" in _texts(at)
     # ...and its free revenue is said apart instead of lifting ROAS and ROI
     assert (
         "ROAS, ROI and CPA count only campaign rows with spend. Rows without spend (1 campaign had no"

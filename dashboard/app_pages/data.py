@@ -254,7 +254,27 @@ with tab_history:
     if history.empty:
         st.info("No loads yet.")
     else:
-        st.dataframe(history, hide_index=True, width="stretch")
+        count = st.column_config.NumberColumn
+        st.dataframe(
+            history,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "load_id": count("Load", format="%d"),
+                "loaded_at": st.column_config.DatetimeColumn("Loaded at", format="YYYY-MM-DD HH:mm"),
+                "table": "Table",
+                "file": "File",
+                "mode": "Mode",
+                "rows_read": count("Rows read", format="localized"),
+                "rows_loaded": count("Rows loaded", format="localized"),
+                "rows_rejected": count("Rejected", format="localized"),
+                "rows_before": count("Rows before", format="localized"),
+                "rows_after": count("Rows after", format="localized"),
+                "data_version": count("Data version", format="%d"),
+                "undone": "Undone",
+                "sample": "Sample",
+            },
+        )
         components.csv_download(history, "load_history.csv", key="dl_history")
         last = history[~history["undone"]].head(1)
         if not last.empty:
@@ -291,12 +311,25 @@ with tab_profile:
                 cols[1].metric(f"First {prof['date_column']}", f"{pd.Timestamp(lo):%b %d, %Y}", border=True)
                 cols[2].metric(f"Last {prof['date_column']}", f"{pd.Timestamp(hi):%b %d, %Y}", border=True)
             nulls = prof["nulls"]
-            fig = px.bar(nulls, x="column", y="null_rate", labels={"null_rate": "Empty", "column": ""})
-            fig.update_yaxes(tickformat=".0%", range=[0, 1])
-            fig.update_traces(marker_color=charts.PRIMARY)
-            st.plotly_chart(charts.style(fig, "Share of empty values per column", height=300), width="stretch",
-                            key=f"nulls_{name}")
-            st.dataframe(prof["sample"], hide_index=True, width="stretch")
+            if (nulls["null_rate"] > 0).any():
+                fig = px.bar(nulls, x="column", y="null_rate", labels={"null_rate": "Empty", "column": ""})
+                fig.update_yaxes(tickformat=".0%", range=[0, 1])
+                fig.update_traces(marker_color=charts.PRIMARY)
+                st.plotly_chart(
+                    charts.style(fig, "Share of empty values per column", height=300),
+                    width="stretch",
+                    key=f"nulls_{name}",
+                )
+            else:
+                st.caption(":material/check_circle: No empty values in any column.")
+            sample = prof["sample"]
+            dated = {
+                col: st.column_config.DateColumn(col, format="YYYY-MM-DD")
+                for col in sample.columns
+                if pd.api.types.is_datetime64_any_dtype(sample[col])
+                and (sample[col].dropna() == sample[col].dropna().dt.normalize()).all()
+            }
+            st.dataframe(sample, hide_index=True, width="stretch", column_config=dated, placeholder="")
 
 with tab_templates:
     st.write("Start from a template: the header row lists every field Segmint understands; extra columns "

@@ -290,7 +290,7 @@ components.kpi_row(
             help=f"Conversion rate of the control, variant {result.control}.",
         ),
         Kpi(
-            "Best variant rate",
+            "Best rate",
             fmt_pct(best["conversion_rate"], 2),
             delta=None if pd.isna(best["rel_lift"]) else f"{best['rel_lift']:+.1%}",
             delta_color="normal" if best["significant"] else "off",
@@ -304,7 +304,7 @@ components.kpi_row(
             help="Two-proportion z-test" + (" (Holm-corrected)." if len(others) > 1 else "."),
         ),
         Kpi(
-            "P(beats control)",
+            "Chance to win",
             fmt_pct(best["prob_beat_control"]),
             help="Bayesian probability that the variant's true rate is above control's (uniform priors). It is "
             "not the same as significance: read it together with the interval.",

@@ -71,7 +71,7 @@ def revenue_trend(frame: pd.DataFrame, grain: str = "month") -> go.Figure:
                     line=dict(color="#f58518", width=2),
                     hovertemplate="%{x|%b %d, %Y}<br>%{y:,} orders<extra></extra>")
     fig.update_layout(yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True),
-                      yaxis2=dict(title="Orders", overlaying="y", side="right", showgrid=False, rangemode="tozero",
+                      yaxis2=dict(title="Orders", overlaying="y", side="right", showgrid=False, rangemode="tozero", tickmode="auto",
                                   tickformat=",d"))
     fig.update_yaxes(rangemode="tozero", selector=dict(title_text="Revenue"))
     return style(fig, f"Revenue and orders per {grain}")

@@ -587,7 +587,9 @@ async def run_person(
         page = await context.new_page()
         await page.add_init_script(RUN_OBSERVER)
         thinking = random.Random(level * 1000 + person.index + 1)
-        session = Session(page, base, person, args.step_timeout, work if args.keep else None, args.think, thinking)
+        session = Session(
+            page, base, person, args.step_timeout, work if args.keep else None, args.think, thinking
+        )
         upload = (
             orders_csv(work / f"orders_{level}_{person.index}.csv", level, person.index)
             if person.uploads
@@ -820,7 +822,9 @@ def print_details(result: dict) -> None:
     if by_page:
         print(
             "  server run p50/p95 by page (s): "
-            + ", ".join(f"{page} {percentile(v, 50):.2f}/{percentile(v, 95):.2f}" for page, v in by_page.items())
+            + ", ".join(
+                f"{page} {percentile(v, 50):.2f}/{percentile(v, 95):.2f}" for page, v in by_page.items()
+            )
         )
     for p in result["people"]:
         if p.failure:

@@ -24,8 +24,18 @@ SEGMENT_COLORS: dict[str, str] = {
     "Lost": "#737373",
     "No purchases": "#d9d9d9",
 }
-PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
-           "#9d755d", "#bab0ac"]
+PALETTE = [
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#eeca3b",
+    "#b279a2",
+    "#ff9da6",
+    "#9d755d",
+    "#bab0ac",
+]
 PRIMARY = "#4c78a8"
 
 
@@ -65,14 +75,34 @@ import plotly.express as px  # noqa: E402
 def revenue_trend(frame: pd.DataFrame, grain: str = "month") -> go.Figure:
     """Net revenue as bars with orders as a line on a second axis."""
     fig = go.Figure()
-    fig.add_bar(x=frame["period"], y=frame["revenue"], name="Net revenue", marker_color=PRIMARY,
-                hovertemplate="%{x|%b %d, %Y}<br>$%{y:,.0f}<extra>Revenue</extra>")
-    fig.add_scatter(x=frame["period"], y=frame["orders"], name="Orders", yaxis="y2", mode="lines+markers",
-                    line=dict(color="#f58518", width=2),
-                    hovertemplate="%{x|%b %d, %Y}<br>%{y:,} orders<extra></extra>")
-    fig.update_layout(yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True),
-                      yaxis2=dict(title="Orders", overlaying="y", side="right", showgrid=False, rangemode="tozero", tickmode="auto",
-                                  tickformat=",d"))
+    fig.add_bar(
+        x=frame["period"],
+        y=frame["revenue"],
+        name="Net revenue",
+        marker_color=PRIMARY,
+        hovertemplate="%{x|%b %d, %Y}<br>$%{y:,.0f}<extra>Revenue</extra>",
+    )
+    fig.add_scatter(
+        x=frame["period"],
+        y=frame["orders"],
+        name="Orders",
+        yaxis="y2",
+        mode="lines+markers",
+        line=dict(color="#f58518", width=2),
+        hovertemplate="%{x|%b %d, %Y}<br>%{y:,} orders<extra></extra>",
+    )
+    fig.update_layout(
+        yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True),
+        yaxis2=dict(
+            title="Orders",
+            overlaying="y",
+            side="right",
+            showgrid=False,
+            rangemode="tozero",
+            tickmode="auto",
+            tickformat=",d",
+        ),
+    )
     fig.update_yaxes(rangemode="tozero", selector=dict(title_text="Revenue"))
     return style(fig, f"Revenue and orders per {grain}")
 
@@ -94,13 +124,21 @@ def cohort_heatmap(frame: pd.DataFrame) -> go.Figure:
     sizes = frame.drop_duplicates("cohort").set_index("cohort")["customers"].reindex(pivot.index)
     labels = [f"{c:%b %Y} ({n:,})" for c, n in zip(pivot.index, sizes, strict=True)]
     text = pivot.map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
-    fig = px.imshow(pivot.values, x=[str(c) for c in pivot.columns], y=labels, color_continuous_scale="Blues",
-                    zmin=0, zmax=max(0.05, float(pivot.iloc[:, 1:].max().max() if pivot.shape[1] > 1 else 1)),
-                    aspect="auto")
+    fig = px.imshow(
+        pivot.values,
+        x=[str(c) for c in pivot.columns],
+        y=labels,
+        color_continuous_scale="Blues",
+        zmin=0,
+        zmax=max(0.05, float(pivot.iloc[:, 1:].max().max() if pivot.shape[1] > 1 else 1)),
+        aspect="auto",
+    )
     if len(labels) <= 12:
         fig.update_traces(text=text.values, texttemplate="%{text}")
-    fig.update_traces(hovertemplate=(
-        "Cohort %{y}<br>Month %{x}<br>Retention %{z:.1%}<extra></extra>"))
-    fig.update_layout(xaxis_title="Months since first order", yaxis_title="First-order month (customers)",
-                      coloraxis_colorbar=dict(title="Retention", tickformat=".0%"))
+    fig.update_traces(hovertemplate=("Cohort %{y}<br>Month %{x}<br>Retention %{z:.1%}<extra></extra>"))
+    fig.update_layout(
+        xaxis_title="Months since first order",
+        yaxis_title="First-order month (customers)",
+        coloraxis_colorbar=dict(title="Retention", tickformat=".0%"),
+    )
     return style(fig, "Monthly cohort retention", height=max(380, 22 * len(labels) + 120))

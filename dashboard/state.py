@@ -57,9 +57,13 @@ def default_as_of(version: int) -> dt.date:
 @st.cache_data(show_spinner=False, max_entries=32)
 def date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
     """First and last date over orders and campaign rows: the range of the sidebar's date filter."""
-    row = cursor().execute(
-        "SELECT min(d), max(d) FROM (SELECT order_date::DATE AS d FROM orders UNION ALL SELECT date FROM campaigns)"
-    ).fetchone()
+    row = (
+        cursor()
+        .execute(
+            "SELECT min(d), max(d) FROM (SELECT order_date::DATE AS d FROM orders UNION ALL SELECT date FROM campaigns)"
+        )
+        .fetchone()
+    )
     return (row[0], row[1]) if row and row[0] else None
 
 

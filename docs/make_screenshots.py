@@ -19,15 +19,24 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 REPO = Path(__file__).resolve().parent.parent
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PAGES = ["overview", "segments", "personas", "recommendations", "campaigns", "experiments", "data"]
 
 
 def settle(page) -> None:
     page.wait_for_selector('[data-testid="stApp"]')
     page.wait_for_timeout(2000)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000
+    )
     page.wait_for_timeout(1500)
 
 
@@ -39,9 +48,22 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="segmint-shots-"))
     env = dict(os.environ, SEGMINT_DB=str(tmp / "shots.duckdb"))
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"), "--server.port",
-         str(args.port), "--server.headless", "true"], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "dashboard" / "app.py"),
+            "--server.port",
+            str(args.port),
+            "--server.headless",
+            "true",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{args.port}"
     try:
         for _ in range(120):

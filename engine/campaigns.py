@@ -269,13 +269,13 @@ def _metrics_query(
     assumed_params: list[Any] = []
     if value_per_conversion is None:
         assumed_inner = ""
-        assumed_outer = "CAST(NULL AS DOUBLE) AS assumed_revenue, CAST(NULL AS DOUBLE) AS paid_assumed_revenue"
+        assumed_outer = (
+            "CAST(NULL AS DOUBLE) AS assumed_revenue, CAST(NULL AS DOUBLE) AS paid_assumed_revenue"
+        )
     else:
         if value_per_conversion < 0:
             raise SchemaError(f"The value per conversion must be zero or more, not {value_per_conversion}.")
-        assumed_inner = (
-            "sum(CASE WHEN revenue IS NULL THEN conversions * ? END) AS assumed_revenue,"
-        )
+        assumed_inner = "sum(CASE WHEN revenue IS NULL THEN conversions * ? END) AS assumed_revenue,"
         assumed_outer = (
             "sum(assumed_revenue) AS assumed_revenue, "
             "sum(assumed_revenue) FILTER (WHERE _paid) AS paid_assumed_revenue"
@@ -394,7 +394,13 @@ def campaign_totals(
         unpaid_campaigns=int(unpaid),
         **{
             name: val(name)
-            for name in (*SUM_COLUMNS, "assumed_revenue", *RATIO_NAMES, "unpaid_revenue", "unpaid_conversions")
+            for name in (
+                *SUM_COLUMNS,
+                "assumed_revenue",
+                *RATIO_NAMES,
+                "unpaid_revenue",
+                "unpaid_conversions",
+            )
         },
     )
 

@@ -40,14 +40,26 @@ def _parse_maps(items: list[str]) -> dict[str, str]:
 def _load(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="segmint load", description="Load a file into a canonical table.")
     parser.add_argument("file")
-    parser.add_argument("--as", dest="table", required=True, help="customers, products, orders, interactions, "
-                        "campaigns or experiments")
-    parser.add_argument("--map", dest="maps", action="append", default=[],
-                        help="field=column, or field=:constant for a value typed once for the whole file")
-    parser.add_argument("--mapping", help="a JSON file: {\"field\": \"column\", ...} or a saved mapping")
+    parser.add_argument(
+        "--as",
+        dest="table",
+        required=True,
+        help="customers, products, orders, interactions, campaigns or experiments",
+    )
+    parser.add_argument(
+        "--map",
+        dest="maps",
+        action="append",
+        default=[],
+        help="field=column, or field=:constant for a value typed once for the whole file",
+    )
+    parser.add_argument("--mapping", help='a JSON file: {"field": "column", ...} or a saved mapping')
     parser.add_argument("--mode", choices=("replace", "append"), default="replace")
-    parser.add_argument("--yes", action="store_true",
-                        help="load even when rows are rejected (they are skipped) or the mapping is unsure")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="load even when rows are rejected (they are skipped) or the mapping is unsure",
+    )
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(argv)
     con = store.connect(args.db)
@@ -81,8 +93,10 @@ def _load(argv: list[str]) -> int:
             ingest.discard(con, staged)
             return 2
         if not args.yes and (report.rows_rejected or chosen.questions):
-            print("Not loaded: rows would be rejected or the mapping needs confirming. "
-                  "Answer with --map (e.g. --map order_date__date_format=dmy) or pass --yes.")
+            print(
+                "Not loaded: rows would be rejected or the mapping needs confirming. "
+                "Answer with --map (e.g. --map order_date__date_format=dmy) or pass --yes."
+            )
             ingest.discard(con, staged)
             return 1
         result = ingest.load(con, staged, chosen, args.mode, accept_rejects=args.yes, confirm=True)

@@ -70,14 +70,28 @@ DATE_FORMATS: dict[str, str] = {
 
 _TIME_SUFFIXES = ["", " %H:%M:%S", " %H:%M", " %I:%M:%S %p", " %I:%M %p", "T%H:%M:%S", " %H:%M:%S.%f"]
 _STRPTIME = {
-    "dmy": [f"{d}{t}" for d in ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y") for t in _TIME_SUFFIXES],
+    "dmy": [
+        f"{d}{t}"
+        for d in ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%y", "%d.%m.%y")
+        for t in _TIME_SUFFIXES
+    ],
     "mdy": [f"{d}{t}" for d in ("%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%m.%d.%Y") for t in _TIME_SUFFIXES],
     "ymd_slash": [f"{d}{t}" for d in ("%Y/%m/%d", "%Y.%m.%d") for t in _TIME_SUFFIXES],
     "yyyymmdd": ["%Y%m%d"],
     "text_month": [
         f"{d}{t}"
-        for d in ("%d %b %Y", "%d %B %Y", "%b %d %Y", "%B %d %Y", "%b %d, %Y", "%B %d, %Y", "%d-%b-%Y",
-                  "%d-%b-%y", "%a, %d %b %Y", "%A, %B %d, %Y")
+        for d in (
+            "%d %b %Y",
+            "%d %B %Y",
+            "%b %d %Y",
+            "%B %d %Y",
+            "%b %d, %Y",
+            "%B %d, %Y",
+            "%d-%b-%Y",
+            "%d-%b-%y",
+            "%a, %d %b %Y",
+            "%A, %B %d, %Y",
+        )
         for t in _TIME_SUFFIXES[:3]
     ],
 }
@@ -322,9 +336,10 @@ def _transcode(src: Path, dst: Path, encoding: str, whitespace: bool) -> None:
     """Copy a text file to UTF-8 (streamed), optionally turning runs of spaces into tabs."""
     errors = "strict" if encoding != "cp1252" else "replace"
     try:
-        with open(src, encoding=encoding, errors=errors, newline="") as fin, open(
-            dst, "w", encoding="utf-8", newline=""
-        ) as fout:
+        with (
+            open(src, encoding=encoding, errors=errors, newline="") as fin,
+            open(dst, "w", encoding="utf-8", newline="") as fout,
+        ):
             if whitespace:
                 splitter = re.compile(r"[ \t]+")
                 for line in fin:
@@ -396,22 +411,32 @@ def read_upload(
             "binary": "a binary file (image, PDF or archive), not a data file",
             "xls": "an old-style Excel 97-2003 .xls workbook, which is not supported",
         }[kind]
-        fix = "Save it as .xlsx or CSV and upload that." if kind == "xls" else "Upload a CSV, Excel (.xlsx) or Parquet export."
+        fix = (
+            "Save it as .xlsx or CSV and upload that."
+            if kind == "xls"
+            else "Upload a CSV, Excel (.xlsx) or Parquet export."
+        )
         raise IngestError(f"{name}: the content is {what}. {fix}")
     if kind == "zip":
         staged = folder / f"{token}.xlsx"
         _stage_file(src, staged)
         if ext not in (".xlsx", ".xlsm"):
-            warnings.append(f"{name} is named {ext or 'without extension'} but is an Excel workbook; read as Excel.")
+            warnings.append(
+                f"{name} is named {ext or 'without extension'} but is an Excel workbook; read as Excel."
+            )
         return _read_xlsx(con, staged, name, token, limits, warnings, header)
     if kind == "parquet":
         staged = folder / f"{token}.parquet"
         _stage_file(src, staged)
         if ext != ".parquet":
-            warnings.append(f"{name} is named {ext or 'without extension'} but is a Parquet file; read as Parquet.")
+            warnings.append(
+                f"{name} is named {ext or 'without extension'} but is a Parquet file; read as Parquet."
+            )
         return _read_parquet(con, staged, name, token, limits, warnings)
     if b"\x00" in head and not _detect_encoding(head).startswith("utf-16"):
-        raise IngestError(f"{name}: the content is binary, not text. Upload a CSV, Excel (.xlsx) or Parquet export.")
+        raise IngestError(
+            f"{name}: the content is binary, not text. Upload a CSV, Excel (.xlsx) or Parquet export."
+        )
     if ext in (".xlsx", ".xlsm", ".parquet"):
         warnings.append(f"{name} is named {ext} but contains plain text; read as CSV.")
     return _read_text(con, src, name, token, folder, head, limits, warnings, header)
@@ -431,7 +456,9 @@ def _read_text(con, src, name, token, folder, head, limits, warnings, header) ->
     encoding = _detect_encoding(head)
     sample_text = head.decode(encoding if encoding != "utf-8-sig" else "utf-8-sig", errors="replace")
     if not sample_text.strip():
-        raise IngestError(f"{name}: the file holds only blank lines or spaces. Export it again with its data rows.")
+        raise IngestError(
+            f"{name}: the file holds only blank lines or spaces. Export it again with its data rows."
+        )
     whitespace = _looks_whitespace_separated(sample_text)
     staged = folder / f"{token}.csv"
     if encoding in ("utf-8",) and not whitespace:
@@ -451,14 +478,22 @@ def _read_text(con, src, name, token, folder, head, limits, warnings, header) ->
             + ")"
         ).fetchone()
     except Exception as exc:  # noqa: BLE001 - DuckDB raises several error types for unreadable text
-        raise IngestError(f"{name}: could not read the file as CSV ({_short(exc)}). Check it is a CSV export.") from exc
+        raise IngestError(
+            f"{name}: could not read the file as CSV ({_short(exc)}). Check it is a CSV export."
+        ) from exc
     delim, quote, escape, has_header, sniffed_cols = sniff
     if header is not None:
         has_header = header
     n_cols = len(sniffed_cols)
     if n_cols > limits.max_columns:
-        raise IngestError(f"{name}: {n_cols:,} columns, over the limit of {limits.max_columns:,}. Remove unused columns.")
-    detected["delimiter"] = "runs of spaces" if whitespace else {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delim, repr(delim))
+        raise IngestError(
+            f"{name}: {n_cols:,} columns, over the limit of {limits.max_columns:,}. Remove unused columns."
+        )
+    detected["delimiter"] = (
+        "runs of spaces"
+        if whitespace
+        else {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delim, repr(delim))
+    )
     detected["header"] = bool(has_header)
     options = [
         f"delim = {quote_literal(delim if not whitespace else chr(9))}",
@@ -481,7 +516,9 @@ def _read_text(con, src, name, token, folder, head, limits, warnings, header) ->
         _drop_quietly(con, relation, staged)
         raise IngestError(f"{name}: could not read the file as CSV ({_short(exc)}).") from exc
     header_line = _first_line(staged) if has_header else ""
-    return _finish_staging(con, name, token, "csv", staged, relation, columns, limits, detected, warnings, header_line)
+    return _finish_staging(
+        con, name, token, "csv", staged, relation, columns, limits, detected, warnings, header_line
+    )
 
 
 def _first_line(path: Path) -> str:
@@ -494,7 +531,9 @@ def _read_xlsx(con, staged, name, token, limits, warnings, header) -> StagedUplo
         with zipfile.ZipFile(staged) as archive:
             infos = archive.infolist()
             if not any(i.filename.startswith("xl/") for i in infos):
-                raise IngestError(f"{name}: a zip archive that is not an Excel workbook. Upload the .xlsx itself.")
+                raise IngestError(
+                    f"{name}: a zip archive that is not an Excel workbook. Upload the .xlsx itself."
+                )
             total = sum(i.file_size for i in infos)
             packed = max(1, sum(i.compress_size for i in infos))
             if total > limits.max_xlsx_uncompressed or total / packed > limits.max_xlsx_ratio:
@@ -509,7 +548,9 @@ def _read_xlsx(con, staged, name, token, limits, warnings, header) -> StagedUplo
         # openpyxl walks the sheet in Python: bounded by the caps above; CSV is the fast path.
         frame = pd.read_excel(staged, sheet_name=0, header=None, dtype=object, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for damaged files
-        raise IngestError(f"{name}: could not read the workbook ({_short(exc)}). Save the sheet as CSV.") from exc
+        raise IngestError(
+            f"{name}: could not read the workbook ({_short(exc)}). Save the sheet as CSV."
+        ) from exc
     frame = frame.dropna(how="all").dropna(axis=1, how="all")
     if frame.empty:
         raise IngestError(f"{name}: the first sheet is empty. Put the data on the first sheet.")
@@ -536,8 +577,19 @@ def _read_xlsx(con, staged, name, token, limits, warnings, header) -> StagedUplo
     finally:
         cur.unregister("_xlsx_frame")
     detected = {"encoding": "Excel workbook (first sheet)", "header": bool(header)}
-    return _finish_staging(con, name, token, "xlsx", staged, relation, columns, limits, detected, warnings,
-                           ",".join(str(v) for v in first) if header else "")
+    return _finish_staging(
+        con,
+        name,
+        token,
+        "xlsx",
+        staged,
+        relation,
+        columns,
+        limits,
+        detected,
+        warnings,
+        ",".join(str(v) for v in first) if header else "",
+    )
 
 
 def _cell_text(value: Any) -> str | None:
@@ -580,33 +632,41 @@ def _dedupe_headers(headers: list[str]) -> list[str]:
 def _read_parquet(con, staged, name, token, limits, warnings) -> StagedUpload:
     relation = f"_src_{token}"
     try:
-        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(staged))})").fetchall()
+        described = con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(staged))})"
+        ).fetchall()
     except Exception as exc:  # noqa: BLE001
         raise IngestError(f"{name}: could not read the Parquet file ({_short(exc)}).") from exc
     columns = [r[0] for r in described]
     if len(columns) > limits.max_columns:
         raise IngestError(f"{name}: {len(columns):,} columns, over the limit of {limits.max_columns:,}.")
-    cols = ", ".join(
-        f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in columns
-    )
+    cols = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in columns)
     con.execute(
         f"CREATE OR REPLACE VIEW {quote_ident(relation)} AS SELECT {cols} FROM read_parquet({quote_literal(str(staged))})"
     )
     detected = {"encoding": "Parquet", "header": True}
-    return _finish_staging(con, name, token, "parquet", staged, relation, columns, limits, detected, warnings, "")
+    return _finish_staging(
+        con, name, token, "parquet", staged, relation, columns, limits, detected, warnings, ""
+    )
 
 
-def _finish_staging(con, name, token, fmt, staged, relation, columns, limits, detected, warnings, header_line):
+def _finish_staging(
+    con, name, token, fmt, staged, relation, columns, limits, detected, warnings, header_line
+):
     # An exact count of a big CSV costs a full read; it is taken from the typed rows at validation.
     small = fmt != "csv" or Path(staged).stat().st_size < 64 * 1024 * 1024
     if small:
         rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(relation)}").fetchone()[0])
     else:
-        rows = int(con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote_ident(relation)} LIMIT 1)").fetchone()[0])
+        rows = int(
+            con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {quote_ident(relation)} LIMIT 1)").fetchone()[0]
+        )
     if rows == 0:
         _drop_quietly(con, relation, staged)
         if detected.get("header"):
-            raise IngestError(f"{name}: the file has a header row but no data rows. Export it again with its data.")
+            raise IngestError(
+                f"{name}: the file has a header row but no data rows. Export it again with its data."
+            )
         raise IngestError(f"{name}: the file has no data rows.")
     if small and rows > limits.max_rows:
         _drop_quietly(con, relation, staged)
@@ -626,15 +686,26 @@ def _finish_staging(con, name, token, fmt, staged, relation, columns, limits, de
                 f"case); they are kept as "
                 f"{', '.join(repr(r) for r in renamed)}. Check which one you map."
             )
-    return StagedUpload(token, name, fmt, columns, rows if small else None, str(staged), relation, detected,
-                        warnings, limits.max_rows)
+    return StagedUpload(
+        token,
+        name,
+        fmt,
+        columns,
+        rows if small else None,
+        str(staged),
+        relation,
+        detected,
+        warnings,
+        limits.max_rows,
+    )
 
 
 def discard(con: Connection, staged: StagedUpload) -> None:
     """Drop an upload's staging relations and file (after a load or a cancel)."""
     _drop_quietly(con, staged.source_relation, Path(staged.staged_path))
     for (table_name,) in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE ?", [f"_typed_{staged.token}%"]
+        "SELECT table_name FROM information_schema.tables WHERE table_name LIKE ?",
+        [f"_typed_{staged.token}%"],
     ).fetchall():
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(table_name)}")
 
@@ -688,7 +759,9 @@ _NUM_DEC_COMMA = r"^\(?[+-]?[$€£¥]?\s*\d{1,3}(\.\d{3})*,\d+\s*[$€£¥]?\)?
 _INT = r"^[+-]?\d+$"
 
 
-def profile_columns(con: Connection, staged: StagedUpload, sample_rows: int = SAMPLE_ROWS) -> dict[str, ColumnProfile]:
+def profile_columns(
+    con: Connection, staged: StagedUpload, sample_rows: int = SAMPLE_ROWS
+) -> dict[str, ColumnProfile]:
     """Describe each source column from a sample of rows: what kind of values it holds."""
     if not staged.columns:
         return {}
@@ -733,8 +806,15 @@ def profile_columns(con: Connection, staged: StagedUpload, sample_rows: int = SA
         ]
         n = int(n or 0)
         denom = max(n, 1)
-        candidates = {"iso": iso, "ymd_slash": ymd, "dm_or_md": dm, "yyyymmdd": y8, "epoch_s": es, "epoch_ms": ems,
-                      "text_month": tm}
+        candidates = {
+            "iso": iso,
+            "ymd_slash": ymd,
+            "dm_or_md": dm,
+            "yyyymmdd": y8,
+            "epoch_s": es,
+            "epoch_ms": ems,
+            "text_month": tm,
+        }
         best = max(candidates, key=lambda k: candidates[k])
         date_share = candidates[best] / denom if n else 0.0
         fmt, ambiguous = None, False
@@ -749,8 +829,18 @@ def profile_columns(con: Connection, staged: StagedUpload, sample_rows: int = SA
                 else:
                     fmt, ambiguous = ("dmy" if dots else "mdy"), True
         out[col] = ColumnProfile(
-            col, n, int(d or 0), (num or 0) / denom, (integer or 0) / denom, (dc or 0) / denom, (b or 0) / denom,
-            fmt, date_share, ambiguous, float(med) if med is not None else None, int(length or 0),
+            col,
+            n,
+            int(d or 0),
+            (num or 0) / denom,
+            (integer or 0) / denom,
+            (dc or 0) / denom,
+            (b or 0) / denom,
+            fmt,
+            date_share,
+            ambiguous,
+            float(med) if med is not None else None,
+            int(length or 0),
         )
     return out
 
@@ -782,13 +872,21 @@ def _kind_fit(fld: Field, prof: ColumnProfile) -> float:
     if fld.kind in ("date", "timestamp"):
         return 1.0 if prof.date_format else 0.0
     if fld.kind in ("number",):
-        return 1.0 if prof.share_numeric >= 0.95 and not prof.date_format else (0.2 if prof.share_numeric > 0.5 else 0.0)
+        return (
+            1.0
+            if prof.share_numeric >= 0.95 and not prof.date_format
+            else (0.2 if prof.share_numeric > 0.5 else 0.0)
+        )
     if fld.kind == "integer":
         return 1.0 if prof.share_integer >= 0.95 and not prof.date_format else 0.0
     if fld.kind == "bool":
         return 1.0 if prof.share_bool >= 0.95 else 0.0
     if fld.kind == "id":
-        return 0.3 if prof.date_format else (0.2 if prof.share_numeric >= 0.95 and prof.share_integer < 0.5 else 1.0)
+        return (
+            0.3
+            if prof.date_format
+            else (0.2 if prof.share_numeric >= 0.95 and prof.share_integer < 0.5 else 1.0)
+        )
     return 0.2 if prof.date_format else 1.0
 
 
@@ -809,7 +907,8 @@ def _header_score(fld: Field, column: str) -> float:
 def saved_mapping(con: Connection, staged: StagedUpload, table: str) -> Mapping | None:
     """The mapping confirmed earlier for a file with the same headers, if any."""
     row = con.execute(
-        "SELECT mapping_json FROM _mappings WHERE header_key = ? AND table_name = ?", [staged.header_key, table]
+        "SELECT mapping_json FROM _mappings WHERE header_key = ? AND table_name = ?",
+        [staged.header_key, table],
     ).fetchone()
     if not row:
         return None
@@ -876,8 +975,13 @@ def suggest_mapping(con: Connection, staged: StagedUpload, table: str) -> Mappin
                 f"{fname} <- {col!r} was guessed from the column's content only; confirm it."
             )
     mapping.extras = [c for c in staged.columns if c not in mapping.columns.values()]
-    missing = [f for f in spec.required if f not in mapping.columns and f not in mapping.constants
-               and not (f == "amount" and mapping.amount_rule == "quantity_x_unit_price")]
+    missing = [
+        f
+        for f in spec.required
+        if f not in mapping.columns
+        and f not in mapping.constants
+        and not (f == "amount" and mapping.amount_rule == "quantity_x_unit_price")
+    ]
     for fname in missing:
         mapping.questions.append(
             f"No column found for required field {fname!r}: pick one, or type a constant for the whole file."
@@ -918,8 +1022,9 @@ def _orders_rules(con, staged, spec: Table, mapping: Mapping, profiles) -> None:
         return
     if "amount" in cols and "order_id" in cols:
         comma = {f: profiles[c].share_decimal_comma >= 0.5 for f, c in cols.items()}
-        verdict = detect_repeated_order_total(con, staged, cols["order_id"], cols["amount"],
-                                              cols.get("quantity"), cols.get("unit_price"), comma)
+        verdict = detect_repeated_order_total(
+            con, staged, cols["order_id"], cols["amount"], cols.get("quantity"), cols.get("unit_price"), comma
+        )
         if verdict:
             if "quantity" in cols and "unit_price" in cols:
                 mapping.amount_rule = "quantity_x_unit_price"
@@ -937,8 +1042,13 @@ def _orders_rules(con, staged, spec: Table, mapping: Mapping, profiles) -> None:
 
 
 def detect_repeated_order_total(
-    con: Connection, staged: StagedUpload, order_col: str, amount_col: str,
-    quantity_col: str | None = None, price_col: str | None = None, decimal_comma: dict[str, bool] | None = None,
+    con: Connection,
+    staged: StagedUpload,
+    order_col: str,
+    amount_col: str,
+    quantity_col: str | None = None,
+    price_col: str | None = None,
+    decimal_comma: dict[str, bool] | None = None,
 ) -> int:
     """Number of multi-line orders whose amount is the same on every line (and is not quantity x price),
     when that is the pattern of the file (at least 10 such orders and 90% of multi-line orders); else 0.
@@ -990,7 +1100,9 @@ def _number_expr(src: str, decimal_comma: bool) -> str:
 
 def _date_expr(src: str, fmt: str) -> str:
     if fmt == "iso":
-        return (f"COALESCE(TRY_CAST({src} AS TIMESTAMP), TRY_CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP))")
+        return (
+            f"COALESCE(TRY_CAST({src} AS TIMESTAMP), TRY_CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP))"
+        )
     if fmt == "epoch_s":
         return f"epoch_ms(TRY_CAST({src} AS BIGINT) * 1000)"
     if fmt == "epoch_ms":
@@ -1007,8 +1119,10 @@ def _parse_expr(fld: Field, src: str, mapping: Mapping) -> str:
     """Typed value of a field from cleaned text ``src`` (NULL when it does not parse)."""
     if fld.kind in ("id",):
         # spreadsheets turn the id 1234 into 1234.0; only such values pay for the regular expression
-        return (f"CASE WHEN ends_with({src}, '0') AND contains({src}, '.') "
-                f"THEN regexp_replace({src}, '^(-?\\d+)\\.0+$', '\\1') ELSE {src} END")
+        return (
+            f"CASE WHEN ends_with({src}, '0') AND contains({src}, '.') "
+            f"THEN regexp_replace({src}, '^(-?\\d+)\\.0+$', '\\1') ELSE {src} END"
+        )
     if fld.kind in ("text", "category"):
         return src
     if fld.kind in ("number", "integer"):
@@ -1017,14 +1131,19 @@ def _parse_expr(fld: Field, src: str, mapping: Mapping) -> str:
             return f"(CASE WHEN ({expr}) = floor({expr}) THEN CAST({expr} AS BIGINT) END)"
         return expr
     if fld.kind == "bool":
-        return (f"(CASE WHEN lower({src}) IN {_TRUE} THEN true WHEN lower({src}) IN {_FALSE} THEN false END)")
+        return f"(CASE WHEN lower({src}) IN {_TRUE} THEN true WHEN lower({src}) IN {_FALSE} THEN false END)"
     if fld.kind in ("date", "timestamp"):
         expr = _date_expr(src, mapping.date_formats.get(fld.name, "iso"))
         return f"CAST({expr} AS DATE)" if fld.kind == "date" else f"CAST({expr} AS TIMESTAMP)"
     raise SchemaError(f"Unknown kind {fld.kind!r}")
 
 
-_PROBLEM = {1: "a missing value", 2: "a value that cannot be read", 3: "a value out of range", 4: "a duplicate key"}
+_PROBLEM = {
+    1: "a missing value",
+    2: "a value that cannot be read",
+    3: "a value out of range",
+    4: "a duplicate key",
+}
 
 
 def _fix_for(fld: Field, code: int, mapping: Mapping) -> str:
@@ -1055,9 +1174,13 @@ def _check_mapping(staged: StagedUpload, spec: Table, mapping: Mapping) -> list[
     blocking = []
     for fname, col in mapping.columns.items():
         if fname not in spec.field_names:
-            blocking.append(f"{fname!r} is not a field of {spec.name}. Fields: {', '.join(spec.field_names)}.")
+            blocking.append(
+                f"{fname!r} is not a field of {spec.name}. Fields: {', '.join(spec.field_names)}."
+            )
         elif col not in staged.columns:
-            blocking.append(f"Column {col!r} (mapped to {fname}) is not in the file. Columns: {', '.join(staged.columns)}.")
+            blocking.append(
+                f"Column {col!r} (mapped to {fname}) is not in the file. Columns: {', '.join(staged.columns)}."
+            )
     for fname in mapping.constants:
         if fname not in spec.field_names:
             blocking.append(f"{fname!r} is not a field of {spec.name}.")
@@ -1068,15 +1191,23 @@ def _check_mapping(staged: StagedUpload, spec: Table, mapping: Mapping) -> list[
             continue
         blocking.append(
             f"Required field {fname!r} of {spec.name} has no column. Map one of the file's columns to it"
-            + (", or type a constant for the whole file." if spec.field(fname).kind in ("id", "category") else ".")
+            + (
+                ", or type a constant for the whole file."
+                if spec.field(fname).kind in ("id", "category")
+                else "."
+            )
         )
-    if mapping.amount_rule == "quantity_x_unit_price" and not {"quantity", "unit_price"} <= set(mapping.columns):
+    if mapping.amount_rule == "quantity_x_unit_price" and not {"quantity", "unit_price"} <= set(
+        mapping.columns
+    ):
         blocking.append("Amount = quantity x unit price needs both quantity and unit_price mapped.")
     if mapping.amount_rule == "split_order_total" and not {"order_id", "amount"} <= set(mapping.columns):
         blocking.append("Splitting an order total across lines needs order_id and amount mapped.")
     for fname, fmt in mapping.date_formats.items():
         if fmt not in DATE_FORMATS:
-            blocking.append(f"Unknown date format {fmt!r} for {fname}. Choose one of: {', '.join(DATE_FORMATS)}.")
+            blocking.append(
+                f"Unknown date format {fmt!r} for {fname}. Choose one of: {', '.join(DATE_FORMATS)}."
+            )
     return blocking
 
 
@@ -1111,7 +1242,9 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
         if fld.name in mapping.columns:
             column = mapping.columns[fld.name]
             # number casts ignore surrounding spaces, so numbers skip trim(), which costs as much as the read
-            cleaned = f"NULLIF({quote_ident(column)}, '')" if fld.kind in ("number", "integer") else _text(column)
+            cleaned = (
+                f"NULLIF({quote_ident(column)}, '')" if fld.kind in ("number", "integer") else _text(column)
+            )
             clean.append(f"{cleaned} AS {s}")
             clean.append(f"{quote_ident(mapping.columns[fld.name])} AS _r{i}")
         elif fld.name in mapping.constants:
@@ -1165,7 +1298,11 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
     outer.append(f"CAST({packed} AS INTEGER) AS _err")
     cells = ", ".join(f"CASE WHEN _c{i} > 0 THEN left(_raw_{i}, 80) END" for i, _ in error_cols)
     any_bad = " OR ".join(f"_c{i} > 0" for i, _ in error_cols) or "false"
-    outer.append(f"CASE WHEN {any_bad} THEN [{cells}] END AS _vals" if error_cols else "CAST(NULL AS VARCHAR[]) AS _vals")
+    outer.append(
+        f"CASE WHEN {any_bad} THEN [{cells}] END AS _vals"
+        if error_cols
+        else "CAST(NULL AS VARCHAR[]) AS _vals"
+    )
     sql = f"CREATE TABLE {quote_ident(name)} AS SELECT {', '.join(outer)} FROM ({layer3}) AS checked"
     try:
         con.execute(sql)
@@ -1211,34 +1348,80 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     if cached is not None and store.table_exists(con, _typed_name(staged, mapping)):
         return cached
     blocking = _check_mapping(staged, spec, mapping)
-    notes = [f"Read as {staged.format.upper()}: " + ", ".join(
-        f"{k} {'yes' if v is True else 'no' if v is False else v}" for k, v in staged.detected.items())]
+    notes = [
+        f"Read as {staged.format.upper()}: "
+        + ", ".join(
+            f"{k} {'yes' if v is True else 'no' if v is False else v}" for k, v in staged.detected.items()
+        )
+    ]
     if blocking:
-        return ValidationReport(staged.file_name, spec.name, staged.rows or 0, 0, 0, [], blocking, list(mapping.questions),
-                                list(staged.warnings), notes, None, {}, pd.DataFrame(), mapping.signature())
+        return ValidationReport(
+            staged.file_name,
+            spec.name,
+            staged.rows or 0,
+            0,
+            0,
+            [],
+            blocking,
+            list(mapping.questions),
+            list(staged.warnings),
+            notes,
+            None,
+            {},
+            pd.DataFrame(),
+            mapping.signature(),
+        )
     try:
         typed = _build_typed(con, staged, spec, mapping)
     except IngestError:
         raise
     except Exception as exc:  # noqa: BLE001 - any DuckDB failure becomes a readable report line
         return ValidationReport(
-            staged.file_name, spec.name, staged.rows or 0, 0, 0, [],
+            staged.file_name,
+            spec.name,
+            staged.rows or 0,
+            0,
+            0,
+            [],
             [f"The file could not be read completely: {_short(exc)}. Check the delimiter and quoting."],
-            list(mapping.questions), list(staged.warnings), notes, None, {}, pd.DataFrame(), mapping.signature(),
+            list(mapping.questions),
+            list(staged.warnings),
+            notes,
+            None,
+            {},
+            pd.DataFrame(),
+            mapping.signature(),
         )
     t = quote_ident(typed)
     header_offset = 2 if staged.detected.get("header") else 1
-    checked = [f.name for f in spec.fields if f.name in mapping.columns or f.name in mapping.constants
-               or (f.name == "amount" and spec.name == "orders" and mapping.amount_rule != "column")]
-    date_field = next((f.name for f in spec.fields if f.kind in ("date", "timestamp") and
-                       (f.name in mapping.columns or f.name in mapping.constants)), None)
-    money = [f.name for f in spec.fields if f.kind in ("number", "integer") and
-             (f.name in mapping.columns or (f.name == "amount" and mapping.amount_rule != "column"))]
+    checked = [
+        f.name
+        for f in spec.fields
+        if f.name in mapping.columns
+        or f.name in mapping.constants
+        or (f.name == "amount" and spec.name == "orders" and mapping.amount_rule != "column")
+    ]
+    date_field = next(
+        (
+            f.name
+            for f in spec.fields
+            if f.kind in ("date", "timestamp") and (f.name in mapping.columns or f.name in mapping.constants)
+        ),
+        None,
+    )
+    money = [
+        f.name
+        for f in spec.fields
+        if f.kind in ("number", "integer")
+        and (f.name in mapping.columns or (f.name == "amount" and mapping.amount_rule != "column"))
+    ]
     codes = (1, 2, 3, 4)
     aggregates = ["count(*) FILTER (WHERE _err <> 0)"]
     if date_field:
-        aggregates += [f"min({quote_ident(date_field)}) FILTER (WHERE _err = 0)",
-                       f"max({quote_ident(date_field)}) FILTER (WHERE _err = 0)"]
+        aggregates += [
+            f"min({quote_ident(date_field)}) FILTER (WHERE _err = 0)",
+            f"max({quote_ident(date_field)}) FILTER (WHERE _err = 0)",
+        ]
     aggregates += [f"sum({quote_ident(m)}) FILTER (WHERE _err = 0)" for m in money]
     if spec.name == "orders":
         aggregates.append("count(*) FILTER (WHERE _err = 0 AND is_return)")
@@ -1249,10 +1432,12 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     if rejected:  # which field, which problem: only rows with a problem are looked at
         per_field = [
             f"count(*) FILTER (WHERE (_err >> {3 * spec.field_names.index(fname)}) & 7 = {code})"
-            for fname in checked for code in codes
+            for fname in checked
+            for code in codes
         ]
-        counts = [int(n) for n in con.execute(
-            f"SELECT {', '.join(per_field)} FROM {t} WHERE _err <> 0").fetchone()]
+        counts = [
+            int(n) for n in con.execute(f"SELECT {', '.join(per_field)} FROM {t} WHERE _err <> 0").fetchone()
+        ]
     for position, fname in enumerate(checked):
         fld = spec.field(fname)
         shift = 3 * spec.field_names.index(fname)
@@ -1267,10 +1452,18 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
                 [code],
             ).fetchall()
             column = mapping.columns.get(fname) or (
-                f"constant {mapping.constants[fname]!r}" if fname in mapping.constants else None)
-            issues.append(Issue(fname, column, _PROBLEM[code], n,
-                                [(int(line), v if v is not None else "") for line, v in examples],
-                                _fix_for(fld, code, mapping)))
+                f"constant {mapping.constants[fname]!r}" if fname in mapping.constants else None
+            )
+            issues.append(
+                Issue(
+                    fname,
+                    column,
+                    _PROBLEM[code],
+                    n,
+                    [(int(line), v if v is not None else "") for line, v in examples],
+                    _fix_for(fld, code, mapping),
+                )
+            )
     date_range = None
     if date_field:
         lo, hi = row.pop(0), row.pop(0)
@@ -1286,27 +1479,55 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     if spec.name == "orders":
         returns = int(row.pop(0))
         if returns:
-            notes.append(f"{returns:,} line(s) have a negative quantity or amount: kept and flagged as returns.")
+            notes.append(
+                f"{returns:,} line(s) have a negative quantity or amount: kept and flagged as returns."
+            )
         if mapping.amount_rule == "quantity_x_unit_price":
             notes.append("amount = quantity x unit_price for every line.")
         elif mapping.amount_rule == "split_order_total":
-            notes.append("The order total is split evenly across each order's lines, so each order counts once.")
+            notes.append(
+                "The order total is split evenly across each order's lines, so each order counts once."
+            )
     valid = staged.rows - rejected
     extras = _extra_names(spec, mapping)
     if extras:
-        notes.append(f"Kept as {spec.extras}: " + ", ".join(f"{c!r}" + (f" (as {s})" if s != c else "")
-                                                              for c, s in extras.items()))
-    preview_cols = [f.name for f in spec.fields if f.name in mapping.columns or f.name in mapping.constants
-                    or (f.name == "amount" and mapping.amount_rule != "column")] + list(extras.values())
-    preview = con.execute(
-        f"SELECT {', '.join(quote_ident(c) for c in preview_cols)} FROM (SELECT *, rowid AS _rid FROM {t} "
-        f"LIMIT 1000) WHERE _err = 0 ORDER BY _rid LIMIT 20"
-    ).df() if preview_cols else pd.DataFrame()
+        notes.append(
+            f"Kept as {spec.extras}: "
+            + ", ".join(f"{c!r}" + (f" (as {s})" if s != c else "") for c, s in extras.items())
+        )
+    preview_cols = [
+        f.name
+        for f in spec.fields
+        if f.name in mapping.columns
+        or f.name in mapping.constants
+        or (f.name == "amount" and mapping.amount_rule != "column")
+    ] + list(extras.values())
+    preview = (
+        con.execute(
+            f"SELECT {', '.join(quote_ident(c) for c in preview_cols)} FROM (SELECT *, rowid AS _rid FROM {t} "
+            f"LIMIT 1000) WHERE _err = 0 ORDER BY _rid LIMIT 20"
+        ).df()
+        if preview_cols
+        else pd.DataFrame()
+    )
     if valid == 0:
         blocking.append("No row of the file can be loaded: fix the problems listed above.")
-    report = ValidationReport(staged.file_name, spec.name, staged.rows, valid, rejected, issues, blocking,
-                              list(mapping.questions), list(staged.warnings), notes, date_range, totals, preview,
-                              mapping.signature())
+    report = ValidationReport(
+        staged.file_name,
+        spec.name,
+        staged.rows,
+        valid,
+        rejected,
+        issues,
+        blocking,
+        list(mapping.questions),
+        list(staged.warnings),
+        notes,
+        date_range,
+        totals,
+        preview,
+        mapping.signature(),
+    )
     staged.reports[mapping.signature()] = report
     return report
 
@@ -1394,7 +1615,9 @@ def load(
                 if stored not in existing:
                     con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(stored)} VARCHAR")
             key_cols = [k for k in spec.natural_key]
-            match = " AND ".join(f"x.{quote_ident(k)} IS NOT DISTINCT FROM t.{quote_ident(k)}" for k in key_cols)
+            match = " AND ".join(
+                f"x.{quote_ident(k)} IS NOT DISTINCT FROM t.{quote_ident(k)}" for k in key_cols
+            )
             incoming = f"(SELECT {', '.join(select)} FROM {quote_ident(typed)} WHERE _err = 0) t"
             con.execute(
                 f"INSERT INTO {target} ({', '.join(quote_ident(n) for n in names)}) "
@@ -1409,8 +1632,21 @@ def load(
             "INSERT INTO _loads (load_id, table_name, file_name, mode, rows_read, rows_loaded, rows_rejected, "
             "rows_before, rows_after, data_version, backup_table, is_sample, mapping_json) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [load_id, spec.name, staged.file_name, mode, report.rows_read, loaded, report.rows_rejected,
-             rows_before, rows_after, version, backup, is_sample, mapping.to_json()],
+            [
+                load_id,
+                spec.name,
+                staged.file_name,
+                mode,
+                report.rows_read,
+                loaded,
+                report.rows_rejected,
+                rows_before,
+                rows_after,
+                version,
+                backup,
+                is_sample,
+                mapping.to_json(),
+            ],
         )
         if is_sample:
             store.set_meta(con, "sample_loaded", "1")
@@ -1424,7 +1660,9 @@ def load(
             )
     discard(con, staged)
     _prune_backups(con)
-    return LoadResult(load_id, spec.name, mode, loaded, report.rows_rejected, skipped, rows_before, rows_after, version)
+    return LoadResult(
+        load_id, spec.name, mode, loaded, report.rows_rejected, skipped, rows_before, rows_after, version
+    )
 
 
 def _saved_form(mapping: Mapping) -> str:
@@ -1475,7 +1713,9 @@ def undo_last_load(con: Connection) -> dict[str, Any]:
             con.execute(f"DELETE FROM {target} WHERE {quote_ident(LOAD_ID_COLUMN)} = ?", [load_id])
         con.execute("UPDATE _loads SET undone = true, backup_table = NULL WHERE load_id = ?", [load_id])
         version = store.bump_data_version(con)
-        remaining_user = con.execute("SELECT count(*) FROM _loads WHERE NOT undone AND NOT is_sample").fetchone()[0]
+        remaining_user = con.execute(
+            "SELECT count(*) FROM _loads WHERE NOT undone AND NOT is_sample"
+        ).fetchone()[0]
         store.set_meta(con, "user_data", "1" if remaining_user else "0")
     return {"load_id": load_id, "table": table, "mode": mode, "file": file_name, "data_version": version}
 
@@ -1504,16 +1744,24 @@ def load_file(
         chosen = mapping or suggest_mapping(con, staged, table)
         chosen = apply_overrides(con, chosen, overrides or {}, staged)
         report = validate(con, staged, chosen)
-        if report.blocking or (chosen.questions and not confirm) or (report.rows_rejected and not accept_rejects):
+        if (
+            report.blocking
+            or (chosen.questions and not confirm)
+            or (report.rows_rejected and not accept_rejects)
+        ):
             discard(con, staged)
             return report, None
-        return report, load(con, staged, chosen, mode, accept_rejects=accept_rejects, confirm=True, is_sample=is_sample)
+        return report, load(
+            con, staged, chosen, mode, accept_rejects=accept_rejects, confirm=True, is_sample=is_sample
+        )
     except BaseException:
         discard(con, staged)
         raise
 
 
-def apply_overrides(con: Connection, mapping: Mapping, overrides: dict[str, str], staged: StagedUpload) -> Mapping:
+def apply_overrides(
+    con: Connection, mapping: Mapping, overrides: dict[str, str], staged: StagedUpload
+) -> Mapping:
     """Apply user choices: ``field -> column``, ``field -> ':constant'``, ``field -> ''`` (unmap),
     ``<field>__date_format -> dmy``, ``amount_rule -> quantity_x_unit_price``. Answered questions go away."""
     spec = get_table(mapping.table)
@@ -1532,10 +1780,14 @@ def apply_overrides(con: Connection, mapping: Mapping, overrides: dict[str, str]
             out.decimal_comma[key[: -len("__decimal_comma")]] = str(value).lower() in ("1", "true", "yes")
             continue
         if key not in spec.field_names:
-            raise SchemaError(f"{key!r} is not a field of {spec.name}. Fields: {', '.join(spec.field_names)}.")
+            raise SchemaError(
+                f"{key!r} is not a field of {spec.name}. Fields: {', '.join(spec.field_names)}."
+            )
         out.columns.pop(key, None)
         out.constants.pop(key, None)
-        out.questions = [q for q in out.questions if not q.startswith(f"{key} <-") and f"field {key!r}" not in q]
+        out.questions = [
+            q for q in out.questions if not q.startswith(f"{key} <-") and f"field {key!r}" not in q
+        ]
         if value.startswith(":"):
             out.constants[key] = value[1:]
             out.confidence[key] = "constant"

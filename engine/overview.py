@@ -89,12 +89,22 @@ def kpis(con: Connection, start: dt.date | None = None, end: dt.date | None = No
     length = (end - start).days + 1
     now = _period(con, start, end)
     before = _period(con, start - dt.timedelta(days=length), start - dt.timedelta(days=1))
-    return Kpis(start, end, now["customers"], now["active_90d"], now["orders"], now["revenue"],
-                now["average_order_value"], now["repeat_rate"], before)
+    return Kpis(
+        start,
+        end,
+        now["customers"],
+        now["active_90d"],
+        now["orders"],
+        now["revenue"],
+        now["average_order_value"],
+        now["repeat_rate"],
+        before,
+    )
 
 
-def revenue_over_time(con: Connection, grain: str = "month", start: dt.date | None = None,
-                      end: dt.date | None = None) -> pd.DataFrame:
+def revenue_over_time(
+    con: Connection, grain: str = "month", start: dt.date | None = None, end: dt.date | None = None
+) -> pd.DataFrame:
     """Revenue (net), orders and buying customers per ``grain`` ("day", "week", "month").
 
     Columns: period (DATE), revenue, orders, customers, returns.
@@ -124,8 +134,9 @@ def _range(start, end) -> tuple[str, list]:
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def new_vs_returning(con: Connection, grain: str = "month", start: dt.date | None = None,
-                     end: dt.date | None = None) -> pd.DataFrame:
+def new_vs_returning(
+    con: Connection, grain: str = "month", start: dt.date | None = None, end: dt.date | None = None
+) -> pd.DataFrame:
     """Buying customers per period split into new (first order ever in that period) and returning.
 
     Columns: period, new_customers, returning_customers, new_revenue, returning_revenue.
@@ -149,7 +160,7 @@ def new_vs_returning(con: Connection, grain: str = "month", start: dt.date | Non
                    coalesce(sum(o.amount) FILTER (WHERE f.first_period < date_trunc('{grain}', o.order_date)), 0)
                        AS returning_revenue
             FROM orders o JOIN first_order f USING (customer_id)
-            {where.replace('order_date', 'o.order_date')}
+            {where.replace("order_date", "o.order_date")}
             GROUP BY 1 ORDER BY 1""",
         params,
     ).df()
@@ -193,18 +204,25 @@ def table_profile(con: Connection, table: str) -> dict:
     nulls = pd.DataFrame({"column": columns, "null_rate": [0.0] * len(columns)})
     if rows and columns:
         rates = con.execute(
-            "SELECT " + ", ".join(f"avg(CASE WHEN {quote_ident(c)} IS NULL THEN 1.0 ELSE 0 END)" for c in columns)
+            "SELECT "
+            + ", ".join(f"avg(CASE WHEN {quote_ident(c)} IS NULL THEN 1.0 ELSE 0 END)" for c in columns)
             + f" FROM {t}"
         ).fetchone()
         nulls["null_rate"] = [float(r) for r in rates]
     date_col = next((f.name for f in spec.fields if f.kind in ("date", "timestamp")), None)
     date_range = None
     if rows and date_col:
-        lo, hi = con.execute(f"SELECT min({quote_ident(date_col)}), max({quote_ident(date_col)}) FROM {t}").fetchone()
+        lo, hi = con.execute(
+            f"SELECT min({quote_ident(date_col)}), max({quote_ident(date_col)}) FROM {t}"
+        ).fetchone()
         date_range = (lo, hi) if lo is not None else None
-    sample = con.execute(
-        f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {t} ORDER BY rowid LIMIT 10"
-    ).df() if columns else pd.DataFrame()
+    sample = (
+        con.execute(
+            f"SELECT {', '.join(quote_ident(c) for c in columns)} FROM {t} ORDER BY rowid LIMIT 10"
+        ).df()
+        if columns
+        else pd.DataFrame()
+    )
     return {"rows": rows, "date_column": date_col, "date_range": date_range, "nulls": nulls, "sample": sample}
 
 

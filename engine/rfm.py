@@ -336,8 +336,6 @@ def resolve_as_of(con: Connection, as_of: dt.date | str | None = None) -> dt.dat
     return default_as_of(con) or dt.date.today()
 
 
-
-
 def rfm_table(con: Connection, as_of: dt.date | str | None = None, rules: pd.DataFrame | None = None) -> str:
     """Compute (once per data version, as-of date and rules) and store the RFM table; return its name.
 

@@ -114,8 +114,20 @@ def cdnow_file(tmp_path_factory) -> Path:
         wheels = glob.glob(str(cache / "Lifetimes-*.whl")) or glob.glob(str(cache / "lifetimes-*.whl"))
         if not wheels:
             proc = subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(cache),
-                 CDNOW_WHEEL], capture_output=True, text=True, timeout=300,
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "-d",
+                    str(cache),
+                    CDNOW_WHEEL,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             wheels = glob.glob(str(cache / "*ifetimes-*.whl"))
             if not wheels:
@@ -143,10 +155,25 @@ def app_server(sample_db_file, tmp_path):
     env = dict(os.environ, SEGMINT_DB=str(db))
     log = open(tmp_path / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(REPO / "dashboard" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

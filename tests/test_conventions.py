@@ -56,7 +56,9 @@ def test_every_canonical_field_is_in_the_readme():
     for table in TABLES.values():
         assert f"`{table.name}`" in readme
         for field in table.fields:
-            assert f"`{field.name}`" in readme, f"{table.name}.{field.name} missing from the README data model"
+            assert f"`{field.name}`" in readme, (
+                f"{table.name}.{field.name} missing from the README data model"
+            )
 
 
 def test_engine_modules_import_as_a_user_would():

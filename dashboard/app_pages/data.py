@@ -27,8 +27,12 @@ st.caption(
 
 cur = state.cursor()
 tab_upload, tab_history, tab_profile, tab_templates = st.tabs(
-    [":material/upload: Upload", ":material/history: History and undo", ":material/analytics: Tables",
-     ":material/description: Templates"]
+    [
+        ":material/upload: Upload",
+        ":material/history: History and undo",
+        ":material/analytics: Tables",
+        ":material/description: Templates",
+    ]
 )
 
 
@@ -50,7 +54,11 @@ def _reset_upload() -> None:
         except engine.EngineError:
             pass
     for key in list(st.session_state):
-        if key.startswith(("map_", "const_", "datefmt_", "comma_")) or key in ("mapping", "report", "amount_rule"):
+        if key.startswith(("map_", "const_", "datefmt_", "comma_")) or key in (
+            "mapping",
+            "report",
+            "amount_rule",
+        ):
             del st.session_state[key]
 
 
@@ -96,12 +104,18 @@ def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
         else:
             default = NOT_MAPPED
         choice = row[1].selectbox(
-            fld.name, options, index=options.index(default), key=f"map_{key}_{fld.name}", label_visibility="collapsed"
+            fld.name,
+            options,
+            index=options.index(default),
+            key=f"map_{key}_{fld.name}",
+            label_visibility="collapsed",
         )
         if choice == CONSTANT:
             value = row[1].text_input(
-                f"Constant for {fld.name}", value=suggested.constants.get(fld.name, ""),
-                key=f"const_{key}_{fld.name}", placeholder="same value for every row",
+                f"Constant for {fld.name}",
+                value=suggested.constants.get(fld.name, ""),
+                key=f"const_{key}_{fld.name}",
+                placeholder="same value for every row",
             )
             overrides[fld.name] = ":" + value if value else ""
         elif choice == NOT_MAPPED:
@@ -110,20 +124,34 @@ def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
             overrides[fld.name] = choice
         how = suggested.confidence.get(fld.name)
         if how and choice == default:
-            row[2].caption({"header": "header name", "content": "content (please check)", "saved": "saved mapping",
-                            "derived": "derived", "constant": "constant"}.get(how, how))
+            row[2].caption(
+                {
+                    "header": "header name",
+                    "content": "content (please check)",
+                    "saved": "saved mapping",
+                    "derived": "derived",
+                    "constant": "constant",
+                }.get(how, how)
+            )
         if fld.kind in ("date", "timestamp") and choice not in (NOT_MAPPED, CONSTANT):
             formats = list(engine.DATE_FORMATS)
             current = suggested.date_formats.get(fld.name, "iso")
             fmt = row[3].selectbox(
-                "Date format", formats, index=formats.index(current) if current in formats else 0,
-                format_func=lambda f: engine.DATE_FORMATS[f], key=f"datefmt_{key}_{fld.name}",
+                "Date format",
+                formats,
+                index=formats.index(current) if current in formats else 0,
+                format_func=lambda f: engine.DATE_FORMATS[f],
+                key=f"datefmt_{key}_{fld.name}",
                 label_visibility="collapsed",
             )
             overrides[f"{fld.name}__date_format"] = fmt
         if fld.kind in ("number", "integer") and choice not in (NOT_MAPPED, CONSTANT):
-            comma = row[3].checkbox("1.234,56 style", value=suggested.decimal_comma.get(fld.name, False),
-                                    key=f"comma_{key}_{fld.name}", help="Decimal comma and dot thousands")
+            comma = row[3].checkbox(
+                "1.234,56 style",
+                value=suggested.decimal_comma.get(fld.name, False),
+                key=f"comma_{key}_{fld.name}",
+                help="Decimal comma and dot thousands",
+            )
             overrides[f"{fld.name}__decimal_comma"] = "true" if comma else "false"
     if table == "orders":
         rules = ["column", "quantity_x_unit_price", "split_order_total"]
@@ -132,8 +160,14 @@ def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
             "quantity_x_unit_price": "amount = quantity x unit price",
             "split_order_total": "amount is an order total repeated on each line: split it across the lines",
         }
-        rule = st.radio("Order amount", rules, index=rules.index(suggested.amount_rule),
-                        format_func=labels.get, key=f"amount_rule_{key}", horizontal=True)
+        rule = st.radio(
+            "Order amount",
+            rules,
+            index=rules.index(suggested.amount_rule),
+            format_func=labels.get,
+            key=f"amount_rule_{key}",
+            horizontal=True,
+        )
         overrides["amount_rule"] = rule
     mapping = engine.apply_overrides(state.cursor(), suggested, overrides, staged)
     # questions the user has answered through the form go away; the rest need an explicit confirmation
@@ -148,8 +182,12 @@ def _show_report(report: engine.ValidationReport) -> None:
     cols[2].metric("Rejected", f"{report.rows_rejected:,}", border=True)
     if report.date_range:
         lo, hi = report.date_range
-        cols[3].metric("Dates", f"{pd.Timestamp(lo):%b %Y} - {pd.Timestamp(hi):%b %Y}", border=True,
-                       help=f"From {pd.Timestamp(lo):%Y-%m-%d %H:%M} to {pd.Timestamp(hi):%Y-%m-%d %H:%M}")
+        cols[3].metric(
+            "Dates",
+            f"{pd.Timestamp(lo):%b %Y} - {pd.Timestamp(hi):%b %Y}",
+            border=True,
+            help=f"From {pd.Timestamp(lo):%Y-%m-%d %H:%M} to {pd.Timestamp(hi):%Y-%m-%d %H:%M}",
+        )
     for block in report.blocking:
         st.error(block, icon=":material/block:")
     if report.issues:
@@ -160,7 +198,9 @@ def _show_report(report: engine.ValidationReport) -> None:
         )
         issues = report.issues_frame()
         st.dataframe(issues, hide_index=True, width="stretch")
-        components.csv_download(issues, f"problems_{report.file_name}", "Download the problems", key="dl_issues")
+        components.csv_download(
+            issues, f"problems_{report.file_name}", "Download the problems", key="dl_issues"
+        )
     for warning in report.warnings:
         st.warning(warning, icon=":material/info:")
     for note in report.notes:
@@ -178,18 +218,24 @@ with tab_upload:
     else:
         left, right = st.columns([1, 2])
         table = left.selectbox(
-            "This file holds", list(engine.TABLES), help="Which Segmint table the file fills. See the Templates tab for each table's fields.",
+            "This file holds",
+            list(engine.TABLES),
+            help="Which Segmint table the file fills. See the Templates tab for each table's fields.",
             key="upload_table",
         )
         uploaded = right.file_uploader(
-            "Upload a file", type=["csv", "tsv", "txt", "xlsx", "parquet"], key="uploader",
+            "Upload a file",
+            type=["csv", "tsv", "txt", "xlsx", "parquet"],
+            key="uploader",
             help="The file's content decides how it is read; the extension filter is only a convenience.",
         )
         if uploaded is None:
             if "staged" in st.session_state:
                 _reset_upload()
-            st.info("Choose the table, then drop a file here. Nothing is written until you press **Load**.",
-                    icon=":material/upload_file:")
+            st.info(
+                "Choose the table, then drop a file here. Nothing is written until you press **Load**.",
+                icon=":material/upload_file:",
+            )
         else:
             try:
                 if st.session_state.get("staged_for") != uploaded.file_id or "staged" not in st.session_state:
@@ -201,7 +247,8 @@ with tab_upload:
                     f"**{staged.file_name}**: "
                     + (f"{staged.rows:,} rows, " if staged.rows is not None else "")
                     + f"{len(staged.columns)} columns ("
-                    + ", ".join(f"{k} {_word(v)}" for k, v in staged.detected.items()) + ")",
+                    + ", ".join(f"{k} {_word(v)}" for k, v in staged.detected.items())
+                    + ")",
                     icon=":material/check_circle:",
                 )
                 mapping = _mapping_form(staged, table)
@@ -213,11 +260,18 @@ with tab_upload:
                 if mapping.questions:
                     for question in mapping.questions:
                         st.info(question, icon=":material/help:")
-                    confirmed = st.checkbox("I checked the mapping and the questions above", key=f"confirm_{staged.token}")
+                    confirmed = st.checkbox(
+                        "I checked the mapping and the questions above", key=f"confirm_{staged.token}"
+                    )
                 mode = st.radio(
-                    "How to load", ["replace", "append"], horizontal=True, key="load_mode",
-                    format_func={"replace": f"Replace the {table} table",
-                                 "append": f"Append to {table} (rows already stored are skipped)"}.get,
+                    "How to load",
+                    ["replace", "append"],
+                    horizontal=True,
+                    key="load_mode",
+                    format_func={
+                        "replace": f"Replace the {table} table",
+                        "append": f"Append to {table} (rows already stored are skipped)",
+                    }.get,
                 )
                 accept = True
                 if report.rows_rejected:
@@ -227,10 +281,13 @@ with tab_upload:
                     )
                 ready = report.can_load and confirmed and accept
                 go_col, cancel_col = st.columns([1, 5])
-                if go_col.button("Load", type="primary", disabled=not ready, icon=":material/database_upload:"):
+                if go_col.button(
+                    "Load", type="primary", disabled=not ready, icon=":material/database_upload:"
+                ):
                     with st.status(f"Loading {staged.file_name} into {table}...", expanded=True) as status:
-                        result = engine.load(state.cursor(), staged, mapping, mode, accept_rejects=accept,
-                                             confirm=confirmed)
+                        result = engine.load(
+                            state.cursor(), staged, mapping, mode, accept_rejects=accept, confirm=confirmed
+                        )
                         status.update(label="Loaded", state="complete")
                     st.session_state.pop("staged", None)
                     st.session_state["last_load"] = result
@@ -283,13 +340,18 @@ with tab_history:
             if auth.can("undo") and st.button(label, icon=":material/undo:"):
                 try:
                     done = engine.undo_last_load(state.cursor())
-                    st.toast(f"Undid the load of {done['file']} into {done['table']}.", icon=":material/undo:")
+                    st.toast(
+                        f"Undid the load of {done['file']} into {done['table']}.", icon=":material/undo:"
+                    )
                     st.rerun()
                 except engine.EngineError as error:
                     components.show_error(error)
     st.divider()
-    if auth.can("reset") and st.button("Reset everything to the sample data", icon=":material/restart_alt:",
-                                       help="Replaces every table with the bundled sample (undo brings tables back one by one)."):
+    if auth.can("reset") and st.button(
+        "Reset everything to the sample data",
+        icon=":material/restart_alt:",
+        help="Replaces every table with the bundled sample (undo brings tables back one by one).",
+    ):
         with st.status("Loading the sample data...", expanded=False) as status:
             engine.load_sample(state.cursor())
             status.update(label="Sample data loaded", state="complete")
@@ -332,8 +394,10 @@ with tab_profile:
             st.dataframe(sample, hide_index=True, width="stretch", column_config=dated, placeholder="")
 
 with tab_templates:
-    st.write("Start from a template: the header row lists every field Segmint understands; extra columns "
-             "are kept as attributes or dimensions. Headers do not need to match exactly.")
+    st.write(
+        "Start from a template: the header row lists every field Segmint understands; extra columns "
+        "are kept as attributes or dimensions. Headers do not need to match exactly."
+    )
     for name, spec in engine.TABLES.items():
         fields = ", ".join(f"`{f.name}`" + ("*" if f.required else "") for f in spec.fields)
         st.markdown(f"**{name}**: {spec.description}  \nFields: {fields}")

@@ -57,23 +57,51 @@ compared = (
     else f"no orders in the {days:,} days before, so there is no change to show"
 )
 st.caption(f"{k.start:%b %d, %Y} to {k.end:%b %d, %Y}; {compared}. Set the dates in the sidebar.")
-components.kpi_row([
-    Kpi("Customers", fmt_int(k.customers), _delta(k.customers, prev["customers"], "ratio"),
-        help=f"Buying customers: at least one order in the period; {counts['customers']:,} customers are on file."),
-    Kpi("Active 90 days", fmt_int(k.active_90d), _delta(k.active_90d, prev["active_90d"], "ratio"),
-        help="Customers who ordered in the 90 days up to the end of the period."),
-    Kpi("Orders", fmt_int(k.orders), _delta(k.orders, prev["orders"], "ratio"),
-        help="Distinct orders, returns excluded."),
-    Kpi("Revenue", fmt_money_short(k.revenue), _delta(k.revenue, prev["revenue"], "ratio"),
-        help="Net revenue: sum of order lines, returns subtracted."),
-    Kpi("Avg order", fmt_money(k.average_order_value, 2),
-        _delta(k.average_order_value, prev["average_order_value"], "ratio"),
-        help="Average order value: revenue of purchased lines / orders (returns excluded)."),
-    Kpi("Repeat rate", fmt_pct(k.repeat_rate), _delta(k.repeat_rate, prev["repeat_rate"], "pct_points"),
-        help="Repeat-purchase rate: share of buying customers with two or more orders in the period."),
-])
+components.kpi_row(
+    [
+        Kpi(
+            "Customers",
+            fmt_int(k.customers),
+            _delta(k.customers, prev["customers"], "ratio"),
+            help=f"Buying customers: at least one order in the period; {counts['customers']:,} customers are on file.",
+        ),
+        Kpi(
+            "Active 90 days",
+            fmt_int(k.active_90d),
+            _delta(k.active_90d, prev["active_90d"], "ratio"),
+            help="Customers who ordered in the 90 days up to the end of the period.",
+        ),
+        Kpi(
+            "Orders",
+            fmt_int(k.orders),
+            _delta(k.orders, prev["orders"], "ratio"),
+            help="Distinct orders, returns excluded.",
+        ),
+        Kpi(
+            "Revenue",
+            fmt_money_short(k.revenue),
+            _delta(k.revenue, prev["revenue"], "ratio"),
+            help="Net revenue: sum of order lines, returns subtracted.",
+        ),
+        Kpi(
+            "Avg order",
+            fmt_money(k.average_order_value, 2),
+            _delta(k.average_order_value, prev["average_order_value"], "ratio"),
+            help="Average order value: revenue of purchased lines / orders (returns excluded).",
+        ),
+        Kpi(
+            "Repeat rate",
+            fmt_pct(k.repeat_rate),
+            _delta(k.repeat_rate, prev["repeat_rate"], "pct_points"),
+            help="Repeat-purchase rate: share of buying customers with two or more orders in the period.",
+        ),
+    ]
+)
 
-grain = st.segmented_control("Show per", ["week", "month", "quarter"], default="month", key="overview_grain") or "month"
+grain = (
+    st.segmented_control("Show per", ["week", "month", "quarter"], default="month", key="overview_grain")
+    or "month"
+)
 trend = load_trend(version, grain, start, end)
 st.plotly_chart(charts.revenue_trend(trend, grain), width="stretch")
 
@@ -84,8 +112,10 @@ with left:
 with right:
     cohorts = load_cohorts(version)
     st.plotly_chart(charts.cohort_heatmap(cohorts), width="stretch")
-    st.caption("Each row is the customers whose first order fell in that month; each cell the share who "
-               "bought again n months later. Cohorts use all dates, not the sidebar filter.")
+    st.caption(
+        "Each row is the customers whose first order fell in that month; each cell the share who "
+        "bought again n months later. Cohorts use all dates, not the sidebar filter."
+    )
 
 with st.expander("The numbers behind the charts"):
     st.dataframe(
@@ -101,4 +131,6 @@ with st.expander("The numbers behind the charts"):
         },
     )
     components.csv_download(trend, f"revenue_per_{grain}.csv", key="dl_trend")
-    components.csv_download(cohorts, "cohort_retention.csv", "Download cohort retention CSV", key="dl_cohorts")
+    components.csv_download(
+        cohorts, "cohort_retention.csv", "Download cohort retention CSV", key="dl_cohorts"
+    )

@@ -57,7 +57,17 @@ def small_store(request, tmp_path, monkeypatch):
 
 def visible_text(at: AppTest) -> str:
     parts = []
-    for kind in ("markdown", "caption", "info", "warning", "error", "success", "metric", "title", "subheader"):
+    for kind in (
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "metric",
+        "title",
+        "subheader",
+    ):
         for element in getattr(at, kind):
             parts.append(str(getattr(element, "value", "")))
     return "\n".join(parts)

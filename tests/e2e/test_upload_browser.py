@@ -30,7 +30,9 @@ def test_upload_map_load_and_see_it_on_overview(app_server, browser, tmp_path, s
     page.get_by_role("combobox", name="This file holds").click()
     page.get_by_role("option", name="orders").click()
     wait_for_app(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(messy_orders(tmp_path / "eu.csv")))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(messy_orders(tmp_path / "eu.csv"))
+    )
     wait_for_app(page)
     page.get_by_text("How to load").wait_for(timeout=60_000)
     wait_for_app(page)

@@ -22,11 +22,13 @@ def test_other_cells_are_untouched(cell):
 
 
 def test_round_trip_is_rfc4180_with_bom():
-    frame = pd.DataFrame({
-        "name": ['Müller, "Hans"', "line\nbreak", "=cmd|' /C calc'!A0", "€ 5"],
-        "amount": [-5.5, 0.0, 12.0, 3.25],
-        "=header": ["a", "b", "c", "d"],
-    })
+    frame = pd.DataFrame(
+        {
+            "name": ['Müller, "Hans"', "line\nbreak", "=cmd|' /C calc'!A0", "€ 5"],
+            "amount": [-5.5, 0.0, 12.0, 3.25],
+            "=header": ["a", "b", "c", "d"],
+        }
+    )
     data = to_csv_bytes(frame)
     assert data.startswith(b"\xef\xbb\xbf")
     assert b"\r\n" in data

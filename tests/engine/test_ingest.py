@@ -27,7 +27,9 @@ def stage(con, tmp_path, name, content, encoding="utf-8", **kw):
 def orders_csv(n: int = 5, sep: str = ",") -> str:
     rows = [sep.join(["order_id", "customer_id", "order_date", "product_id", "quantity", "amount"])]
     for i in range(n):
-        rows.append(sep.join([f"O{i}", f"C{i % 3}", f"2024-01-{i % 28 + 1:02d}", f"P{i % 4}", "1", f"{10 + i}.50"]))
+        rows.append(
+            sep.join([f"O{i}", f"C{i % 3}", f"2024-01-{i % 28 + 1:02d}", f"P{i % 4}", "1", f"{10 + i}.50"])
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -68,8 +70,18 @@ def test_semicolon_decimal_comma_over_3000_rows(con, tmp_path):
     assert staged.detected["delimiter"] == "semicolon"
     mapping = engine.suggest_mapping(con, staged, "orders")
     mapping = engine.apply_overrides(
-        con, mapping, {"order_id": "Bestellnummer", "customer_id": "Kunde", "order_date": "Datum",
-                       "product_id": "Artikel", "quantity": "Menge", "amount": "Betrag"}, staged)
+        con,
+        mapping,
+        {
+            "order_id": "Bestellnummer",
+            "customer_id": "Kunde",
+            "order_date": "Datum",
+            "product_id": "Artikel",
+            "quantity": "Menge",
+            "amount": "Betrag",
+        },
+        staged,
+    )
     assert mapping.decimal_comma["amount"] is True
     assert mapping.date_formats["order_date"] == "dmy"
     report = engine.validate(con, staged, mapping)
@@ -81,7 +93,9 @@ def test_semicolon_decimal_comma_over_3000_rows(con, tmp_path):
 
 
 def test_headerless_file_gets_column_names_and_content_mapping(con, tmp_path):
-    staged = stage(con, tmp_path, "plain.csv", "C1,20240105,3,19.99\nC2,20240107,1,5.00\nC1,20240301,2,7.50\n")
+    staged = stage(
+        con, tmp_path, "plain.csv", "C1,20240105,3,19.99\nC2,20240107,1,5.00\nC1,20240301,2,7.50\n"
+    )
     assert staged.columns == ["column0", "column1", "column2", "column3"]
     assert staged.detected["header"] is False
     mapping = engine.suggest_mapping(con, staged, "orders")
@@ -110,8 +124,9 @@ def test_whitespace_separated_with_yyyymmdd_dates(con, tmp_path):
 
 
 def test_epoch_seconds_and_milliseconds(con, tmp_path):
-    staged = stage(con, tmp_path, "events.csv",
-                   "user,item,ts,rating\nu1,i1,1704067200,4\nu2,i1,1704153600,5\n")
+    staged = stage(
+        con, tmp_path, "events.csv", "user,item,ts,rating\nu1,i1,1704067200,4\nu2,i1,1704153600,5\n"
+    )
     mapping = engine.suggest_mapping(con, staged, "interactions")
     assert mapping.columns["timestamp"] == "ts"
     assert mapping.date_formats["timestamp"] == "epoch_s"
@@ -208,15 +223,18 @@ def test_text_named_xlsx_is_read_by_content(con, tmp_path):
 
 
 def test_real_xlsx_and_parquet(con, tmp_path):
-    frame = pd.DataFrame({"Customer ID": ["C1", "C2"], "Signup": pd.to_datetime(["2024-01-05", "2024-02-06"]),
-                          "Age": [31, 45]})
+    frame = pd.DataFrame(
+        {"Customer ID": ["C1", "C2"], "Signup": pd.to_datetime(["2024-01-05", "2024-02-06"]), "Age": [31, 45]}
+    )
     xlsx = tmp_path / "c.xlsx"
     frame.to_excel(xlsx, index=False)
     staged = engine.read_upload(con, xlsx, "c.xlsx")
     assert staged.format == "xlsx" and staged.columns == ["Customer ID", "Signup", "Age"]
     load_ok(con, staged, "customers")
     assert con.execute("SELECT customer_id, signup_date, age FROM customers ORDER BY 1").fetchall() == [
-        ("C1", dt.date(2024, 1, 5), "31"), ("C2", dt.date(2024, 2, 6), "45")]
+        ("C1", dt.date(2024, 1, 5), "31"),
+        ("C2", dt.date(2024, 2, 6), "45"),
+    ]
     pq = tmp_path / "c.parquet"
     frame.to_parquet(pq)
     staged = engine.read_upload(con, pq, "c.parquet")
@@ -264,16 +282,16 @@ def test_ten_defects_reported_in_one_pass(con, tmp_path):
     text = (
         "order_id,customer_id,order_date,product_id,quantity,amount,campaign_id\n"
         "O1,C1,2024-01-01,P1,1,10,X\n"
-        "O2,,2024-01-02,P1,1,10,X\n"          # 1 missing customer
-        "O3,C1,notadate,P1,1,10,X\n"          # 2 bad date
-        "O4,C1,2024-01-04,P1,one,10,X\n"      # 3 bad quantity
-        "O5,C1,2024-01-05,P1,1,ten,X\n"       # 4 bad amount
-        "O6,C1,,P1,1,10,X\n"                  # 5 missing date
-        "O7,C1,2024-01-07,P1,1,,X\n"          # 6 missing amount
-        "O8,C1,2024-02-30,P1,1,10,X\n"        # 7 impossible date
-        "O9,C1,2024-01-09,P1,1.5.5,10,X\n"    # 8 bad quantity format
-        "O10,C1,2024-01-10,P1,1,1O.00,X\n"    # 9 letter O in amount
-        "O11,  ,2024-01-11,P1,1,10,X\n"       # 10 blank customer
+        "O2,,2024-01-02,P1,1,10,X\n"  # 1 missing customer
+        "O3,C1,notadate,P1,1,10,X\n"  # 2 bad date
+        "O4,C1,2024-01-04,P1,one,10,X\n"  # 3 bad quantity
+        "O5,C1,2024-01-05,P1,1,ten,X\n"  # 4 bad amount
+        "O6,C1,,P1,1,10,X\n"  # 5 missing date
+        "O7,C1,2024-01-07,P1,1,,X\n"  # 6 missing amount
+        "O8,C1,2024-02-30,P1,1,10,X\n"  # 7 impossible date
+        "O9,C1,2024-01-09,P1,1.5.5,10,X\n"  # 8 bad quantity format
+        "O10,C1,2024-01-10,P1,1,1O.00,X\n"  # 9 letter O in amount
+        "O11,  ,2024-01-11,P1,1,10,X\n"  # 10 blank customer
     )
     staged = stage(con, tmp_path, "ten.csv", text)
     report = engine.validate(con, staged, engine.suggest_mapping(con, staged, "orders"))
@@ -312,16 +330,22 @@ def test_order_total_without_line_prices_is_split(con, tmp_path):
 
 
 def test_amount_derived_and_returns_flagged(con, tmp_path):
-    staged = stage(con, tmp_path, "lines.csv",
-                   "InvoiceNo,CustomerID,InvoiceDate,StockCode,Quantity,UnitPrice\n"
-                   "1,C1,12/1/2010 8:26,A,6,2.55\n1,C1,12/1/2010 8:26,B,-2,3.39\n")
+    staged = stage(
+        con,
+        tmp_path,
+        "lines.csv",
+        "InvoiceNo,CustomerID,InvoiceDate,StockCode,Quantity,UnitPrice\n"
+        "1,C1,12/1/2010 8:26,A,6,2.55\n1,C1,12/1/2010 8:26,B,-2,3.39\n",
+    )
     mapping = engine.suggest_mapping(con, staged, "orders")
     assert mapping.amount_rule == "quantity_x_unit_price"
     assert mapping.date_formats["order_date"] == "mdy"  # 12/1 could be either; 8:26 ... decided below
     mapping = engine.apply_overrides(con, mapping, {"order_date__date_format": "mdy"}, staged)
     engine.load(con, staged, mapping, confirm=True)
     assert con.execute("SELECT amount, is_return FROM orders ORDER BY amount").fetchall() == [
-        (pytest.approx(-6.78), True), (pytest.approx(15.3), False)]
+        (pytest.approx(-6.78), True),
+        (pytest.approx(15.3), False),
+    ]
     assert con.execute("SELECT min(order_date) FROM orders").fetchone()[0] == dt.datetime(2010, 12, 1, 8, 26)
 
 
@@ -334,15 +358,16 @@ def test_constant_for_missing_required_field_and_count_form(con, tmp_path):
     mapping = engine.apply_overrides(con, mapping, {"experiment_id": ":spring_test"}, staged)
     engine.load(con, staged, mapping, confirm=True)
     assert con.execute(
-        "SELECT experiment_id, variant, exposures, conversions FROM experiments ORDER BY variant DESC").fetchall() == [
-        ("spring_test", "control", 1000, 100), ("spring_test", "B", 1000, 130)]
+        "SELECT experiment_id, variant, exposures, conversions FROM experiments ORDER BY variant DESC"
+    ).fetchall() == [("spring_test", "control", 1000, 100), ("spring_test", "B", 1000, 130)]
 
 
 def test_mapping_is_saved_and_reused_for_the_same_headers(con, tmp_path):
     staged = stage(con, tmp_path, "a.csv", "who,when,paid\nC1,2024-01-01,5\n")
     mapping = engine.suggest_mapping(con, staged, "orders")
-    mapping = engine.apply_overrides(con, mapping, {"customer_id": "who", "order_date": "when", "amount": "paid"},
-                                     staged)
+    mapping = engine.apply_overrides(
+        con, mapping, {"customer_id": "who", "order_date": "when", "amount": "paid"}, staged
+    )
     engine.load(con, staged, mapping, confirm=True)
     again = stage(con, tmp_path, "b.csv", "who,when,paid\nC2,2024-02-01,7\n")
     reused = engine.suggest_mapping(con, again, "orders")
@@ -401,25 +426,32 @@ def test_failure_inside_the_load_transaction_rolls_back_everything(con, tmp_path
 
 def test_cdnow_real_transaction_log(con, cdnow_file):
     """The CDNOW master file (shipped inside the Lifetimes wheel): 69,659 lines, 23,570 customers."""
-    report, result = engine.load_file(con, cdnow_file, "orders", confirm=True,
-                                      overrides={"quantity": "number_of_cds"})
+    report, result = engine.load_file(
+        con, cdnow_file, "orders", confirm=True, overrides={"quantity": "number_of_cds"}
+    )
     assert report.rows_rejected == 0
     assert result.rows_loaded == 69_659
     customers, lo, hi, total = con.execute(
         "SELECT count(DISTINCT customer_id), min(order_date)::DATE, max(order_date)::DATE, round(sum(amount), 2) "
-        "FROM orders").fetchone()
+        "FROM orders"
+    ).fetchone()
     assert customers == 23_570
     assert (lo, hi) == (dt.date(1997, 1, 1), dt.date(1998, 6, 30))
     assert total == pytest.approx(2_500_315.63)
 
 
 def test_spaces_around_numbers_and_blank_cells(con, tmp_path):
-    staged = stage(con, tmp_path, "sp.csv",
-                   "customer_id,order_date,amount,quantity\n C1 ,2024-01-01, 12.50 , 2\nC2,2024-01-02,   ,1\n"
-                   "C3,2024-01-03,(7.25),\n")
+    staged = stage(
+        con,
+        tmp_path,
+        "sp.csv",
+        "customer_id,order_date,amount,quantity\n C1 ,2024-01-01, 12.50 , 2\nC2,2024-01-02,   ,1\n"
+        "C3,2024-01-03,(7.25),\n",
+    )
     report = engine.validate(con, staged, engine.suggest_mapping(con, staged, "orders"))
     assert [(i.field, i.problem, [line for line, _ in i.examples]) for i in report.issues] == [
-        ("amount", "a missing value", [3])]
+        ("amount", "a missing value", [3])
+    ]
     assert report.totals["amount"] == pytest.approx(12.5 - 7.25)
 
 

@@ -198,11 +198,13 @@ def test_headline_traits_need_a_share_of_the_group_and_rank_by_share_times_log_l
 
     from engine.personas import headline_rank
 
-    traits = pd.DataFrame({
-        "trait": ["rare gadget", "dresses", "shoes"],
-        "group_share": [0.006, 0.26, 0.10],
-        "lift": [6.0, 3.7, 4.0],
-    })
+    traits = pd.DataFrame(
+        {
+            "trait": ["rare gadget", "dresses", "shoes"],
+            "group_share": [0.006, 0.26, 0.10],
+            "lift": [6.0, 3.7, 4.0],
+        }
+    )
     ranked = headline_rank(traits)["trait"].tolist()
     assert ranked == ["dresses", "shoes"]  # 0.26*ln 3.7 > 0.10*ln 4; the 0.6% gadget never headlines
 

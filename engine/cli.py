@@ -18,6 +18,8 @@ USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --ser
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
              [--mode replace|append] [--yes]
 segmint sample                         reset the store to the bundled sample data
+segmint recommend --top N --out FILE [--model auto|item_similarity|item_cosine|als|bpr|blend|svd|popular]
+             [--train-until YYYY-MM-DD]   every customer's top N as CSV
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins"""
 
 
@@ -124,6 +126,62 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
+def _recommend(argv: list[str]) -> int:
+    """``segmint recommend``: every customer's top N as CSV, from the same stored model as the page."""
+    from engine import recommend
+    from engine.export import to_csv_bytes
+
+    parser = argparse.ArgumentParser(
+        prog="segmint recommend",
+        description="Write every customer's top-N recommendations as CSV "
+        "(customer_id, rank, product_id, score, model, reason).",
+    )
+    parser.add_argument("--top", type=int, default=10, help="products per customer (default 10)")
+    parser.add_argument(
+        "--model",
+        default="auto",
+        choices=list(recommend.MODEL_CHOICES),
+        help="auto (the best on held-out data, the default) or a model to pin; popular = best-sellers",
+    )
+    parser.add_argument(
+        "--train-until",
+        help="learn only from ratings, events and orders before this date (YYYY-MM-DD), to check the "
+        "lists against what customers did afterwards",
+    )
+    parser.add_argument("--out", required=True, help="the CSV file to write ('-' for standard output)")
+    parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
+    args = parser.parse_args(argv)
+    con = store.connect(args.db)
+
+    shown = {"step": -1}
+
+    def progress(fraction: float, text: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{fraction:4.0%} {text[:70]:<70}", end="", file=sys.stderr, flush=True)
+        elif int(fraction * 10) != shown["step"]:  # a log file gets one line per tenth
+            shown["step"] = int(fraction * 10)
+            print(f"{fraction:4.0%} {text}", file=sys.stderr, flush=True)
+
+    frame = recommend.top_n_export(con, args.top, model=args.model, until=args.train_until, progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    shipped = recommend.train_recommender(con, model=args.model, until=args.train_until)
+    choice = shipped.choice_
+    if choice is not None:
+        for line in recommend.choice_summary(choice):
+            print(line, file=sys.stderr)
+    data = to_csv_bytes(frame)
+    if args.out == "-":
+        sys.stdout.write(data.decode("utf-8-sig"))
+    else:
+        Path(args.out).write_bytes(data)
+        print(
+            f"Wrote {len(frame):,} rows for {frame['customer_id'].nunique():,} customers to {args.out}",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def _user(argv: list[str]) -> int:
     """``segmint user add|remove|list``: the dashboard's users file (see engine.auth)."""
     from engine.auth import user_command
@@ -147,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "user":
             return _user(rest)
+        if command == "recommend":
+            return _recommend(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -247,7 +247,10 @@ def time_split(ratings: pd.DataFrame, test_size: float = 0.2, min_history: int =
             needed=1,
             found=0,
         )
-    frame = ratings.sort_values(["customer_id", "last_at", "product_id"], na_position="first", kind="stable")
+    # a pair's first signal orders it ("what they chose for the first time most recently"), so a product
+    # bought early and again lately is not held out as if it were new
+    order = "first_at" if "first_at" in ratings and ratings["first_at"].notna().any() else "last_at"
+    frame = ratings.sort_values(["customer_id", order, "product_id"], na_position="first", kind="stable")
     sizes = frame.groupby("customer_id", sort=False)["product_id"].transform("size").to_numpy()
     from_end = frame.groupby("customer_id", sort=False).cumcount(ascending=False).to_numpy()
     held = np.maximum(1, np.floor(test_size * sizes)).astype(int)
@@ -895,12 +898,18 @@ class ChoiceRules:
     and its catalogue coverage at least ``min_coverage``. Among qualifying candidates the highest NDCG wins;
     candidates within ``near_best`` (relative) of it count as tied and the one covering more of the
     catalogue wins. Nothing qualifies: best-sellers ship.
+
+    The holdout is the date split (train before a date, test on what customers chose for the first time
+    after it) when it leaves at least ``min_customers`` customers to score; where customers give their
+    signals in one burst (a ratings site) it leaves few, and each customer's latest choices are held out
+    instead; without dates, a random 20%.
     """
 
     min_lift_low: float = 1.0
     hit_rate_guard: bool = True
     min_coverage: float = 0.0
     near_best: float = 0.02
+    min_customers: int = 200
 
 
 DEFAULT_RULES = ChoiceRules()
@@ -1008,6 +1017,40 @@ def choose_model(
         evaluation=evaluation,
         blended=blended,
     )
+
+
+def choice_summary(choice: ModelChoice) -> list[str]:
+    """The model choice in plain sentences (the command line prints them; the page words the same
+    values itself)."""
+    ev = choice.evaluation
+    k = ev.k
+    lines = []
+    if choice.how == "best_sellers":
+        lines.append("Shipped: best-sellers, as chosen in the settings.")
+    elif choice.how == "pinned":
+        lift = choice.lift
+        lines.append(
+            f"Shipped: {choice.label}, as chosen in the settings; on held-out data it reaches {lift.ratio:.2f}x "
+            f"best-sellers' NDCG@{k} (95% interval {lift.low:.2f}-{lift.high:.2f})."
+        )
+    elif choice.model == "popular":
+        best = ev.row(ev.best) if ev.best != "popular" else None
+        text = "Shipped: best-sellers. No model was clearly better than best-sellers on held-out data"
+        if best is not None:
+            text += (
+                f" (the best, {best['label']}, reached {best['lift']:.2f}x their NDCG@{k}, 95% interval "
+                f"{best['lift_low']:.2f}-{best['lift_high']:.2f})"
+            )
+        lines.append(text + ".")
+    else:
+        lift = choice.lift
+        lines.append(
+            f"Shipped: {choice.label}, chosen on held-out data: {lift.ratio:.2f}x best-sellers' NDCG@{k} "
+            f"(95% interval {lift.low:.2f}-{lift.high:.2f}); hit rate {choice.hit_rate:.0%} vs "
+            f"{choice.popular_hit_rate:.0%}; its lists cover {choice.coverage:.0%} of the catalogue."
+        )
+    lines.append(ev.description)
+    return lines
 
 
 # ----------------------------------------------------------------------------------------- words
@@ -1200,6 +1243,7 @@ __all__ = [
     "DEFAULT_RULES",
     "ModelChoice",
     "choose_model",
+    "choice_summary",
     "outcome_words",
     "evaluation_headline",
     "evaluate_recommender",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.errors import EngineError
+from engine.errors import EngineError, InsufficientDataError
 from engine.recommend.data import (
     ProgressFn,
     TrainingData,
@@ -38,6 +38,8 @@ from engine.recommend.evaluation import (
     choose_model,
     date_holdout,
     evaluate_models,
+    random_split,
+    time_split,
 )
 from engine.recommend.models import DEFAULT_N, ItemSimilarity, RankingModel, Recommender
 from engine.store import (
@@ -150,7 +152,22 @@ def select_model(
     what customers chose for the first time after it) and pick the model that ships by ``rules``, or
     honour a pinned ``model``. Uses ``SELECTION_CUSTOMERS`` customers at most."""
     moment = as_moment(until)
-    data, split = date_holdout(con, event_weights=event_weights, until=moment)
+    try:
+        data, split = date_holdout(con, event_weights=event_weights, until=moment)
+    except InsufficientDataError:
+        data = training_data(con, event_weights=event_weights, until=moment)
+        split = random_split(data.ratings)
+    if split.kind == "date" and _scoreable(split) < rules.min_customers:
+        by_date = _scoreable(split)
+        split = time_split(data.ratings)
+        split = type(split)(
+            split.train,
+            split.test,
+            split.kind,
+            split.description
+            + f" (A date split would have left only {by_date:,} customers to score, fewer than "
+            f"{rules.min_customers:,}.)",
+        )
     if data.n_customers > SELECTION_CUSTOMERS:
         sample = _sample_customers(data, SELECTION_CUSTOMERS)
         keep = set(sample.ratings["customer_id"])
@@ -164,6 +181,12 @@ def select_model(
         data = sample
     evaluation = evaluate_models(data, split=split, k=k, params=params, max_customers=None, progress=progress)
     return choose_model(evaluation, rules, pinned=_check_pin(model))
+
+
+def _scoreable(split) -> int:
+    """Customers in the test part with a liked product who also have training history."""
+    test = split.test[split.test["liked"]] if "liked" in split.test else split.test
+    return int(test.loc[test["customer_id"].isin(set(split.train["customer_id"])), "customer_id"].nunique())
 
 
 def train_recommender(
@@ -242,8 +265,6 @@ def train_recommender(
 
 
 def _too_little_to_compare(error: EngineError) -> bool:
-    from engine.errors import InsufficientDataError
-
     return isinstance(error, InsufficientDataError)
 
 

@@ -469,6 +469,8 @@ class RankingModel:
                 idx = self.item_index([str(p) for p in products])
                 idx = idx[(idx >= 0)]
                 idx = idx[~blocked[idx]]
+                if not len(idx):  # nobody in the segment chose anything: overall best-sellers, said so
+                    continue
                 # a segment's own best-sellers first, then the overall best-sellers it lacks
                 rest = overall[~np.isin(overall, idx)]
                 rankings[group] = np.concatenate([idx, rest])
@@ -1021,7 +1023,6 @@ class _ImplicitModel(RankingModel):
         self._set_catalogue(inter)
         values = inter.affinity.copy().astype(np.float32)
         values.data = np.log1p(values.data)
-        model = self._implicit_model()
         iterations = int(getattr(self, "iterations", 1))
         report = progress or (lambda f, t: None)
         report(0.0, f"Training {self.label} on {values.nnz:,} choices")
@@ -1033,7 +1034,8 @@ class _ImplicitModel(RankingModel):
                 min(done["n"] / iterations, 1.0), f"Training {self.label}: pass {done['n']} of {iterations}"
             )
 
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"):  # implicit checks BLAS threads when the model is made
+            model = self._implicit_model()
             model.fit(values.tocsr(), show_progress=False, callback=callback)
         self.user_factors_ = np.asarray(model.user_factors, dtype=float)
         self.item_factors_ = np.asarray(model.item_factors, dtype=float)

@@ -154,9 +154,13 @@ def test_training_data_falls_back_to_orders_and_full_returns_rate_lowest(con):
     assert data.source == "orders"
     rating = data.ratings.set_index(["customer_id", "product_id"])["rating"]
     assert rating[("C0", "P0")] == 1.0  # returned in full
-    w95 = np.quantile([1] * 4 + [2] * 4 + [3] * 4, 0.95)
-    assert rating[("C1", "P0")] == pytest.approx(1 + 4 * math.log(2) / math.log1p(w95))
-    assert rating[("C1", "P2")] == pytest.approx(min(5.0, 1 + 4 * math.log(4) / math.log1p(w95)))
+    # every order counts 5 (EVENT_WEIGHTS["purchase"]); the returned-in-full pair stays out of the cap
+    w95 = np.quantile([5] * 3 + [10] * 4 + [15] * 4, 0.95)
+    assert rating[("C1", "P0")] == pytest.approx(1 + 4 * math.log1p(5) / math.log1p(w95))
+    assert rating[("C1", "P2")] == pytest.approx(min(5.0, 1 + 4 * math.log1p(15) / math.log1p(w95)))
+    frame = data.ratings.set_index(["customer_id", "product_id"])
+    assert not frame.loc[("C0", "P0"), "liked"] and frame.loc[("C0", "P0"), "affinity"] == 0.0
+    assert frame.loc[("C1", "P2"), "affinity"] == 15.0 and frame.loc[("C1", "P2"), "liked"]
     assert "orders" in data.rule
 
 
@@ -470,8 +474,10 @@ def test_customer_views_join_the_catalogue(shop):
     assert len(near) == 3 and near["similarity"].is_monotonic_decreasing
 
 
-def test_unknown_customers_get_their_segments_best_sellers(shop, ratings):
-    # C98 is unknown to the model but orders exactly like C00, so both share one RFM segment
+def test_a_customer_with_only_orders_is_known_and_new_customers_get_their_segments_best_sellers(
+    shop, ratings
+):
+    # C98 never rated anything but bought P03 once: that purchase is a signal, so the model knows C98
     insert(
         shop,
         "orders",
@@ -493,12 +499,21 @@ def test_unknown_customers_get_their_segments_best_sellers(shop, ratings):
     assert engine.customer_profile(shop, "nobody") is None
     table = recommendations_table(shop, FAST, RecommendOptions(n=3))
     c98 = customer_recommendations(shop, table, "C98")
-    assert c98["fallback"].all()
-    assert (c98["reason"] == f"best-sellers in segment {segments['C98']}").all()
-    # the segment's only rated history is C00's: its products first (by product_id, all rated once),
-    # without the inactive P01, the out-of-stock P02 and P03 which C98 bought
-    c00 = sorted(set(ratings.loc[ratings["customer_id"] == "C00", "product_id"]) - {"P01", "P02", "P03"})
-    assert c98["product_id"].tolist() == c00[:3]
+    assert not c98["fallback"].any() and "P03" not in set(c98["product_id"])
+    # C99 is only in the customers table (no order, no rating): best-sellers, flagged; their segment
+    # ("No purchases") chose nothing, so the reason says overall best-sellers
+    c99 = customer_recommendations(shop, table, "C99")
+    assert c99["fallback"].all() and (c99["reason"] == "best-sellers overall").all()
+    assert (c99["model"] == "popular").all()
+
+
+def test_new_customers_get_their_segments_best_sellers(model):
+    groups = {"newbie": "Champions"}
+    recs = model.recommend(
+        ["newbie"], n=3, customer_groups=groups, group_popularity={"Champions": ["P11", "P10"]}
+    )
+    assert recs["product_id"].tolist()[:2] == ["P11", "P10"]
+    assert (recs["reason"] == "best-sellers in segment Champions").all()
 
 
 def test_sample_negatives_draws_only_unchosen_products_once_each(ratings):
@@ -514,7 +529,7 @@ def test_sample_negatives_draws_only_unchosen_products_once_each(ratings):
 
 def test_purchase_data_trains_with_negatives_that_never_count_as_seen(ratings):
     bought = ratings.assign(rating=5.0, events=1, weight=1.0, last_at=pd.NaT)
-    data = engine.TrainingData(bought, "orders", "", (1.0, 5.0), 1.0)
+    data = engine.TrainingData(bought, ("orders",), "", (1.0, 5.0), 1.0)
     m = Recommender(**{**FAST, "implicit_negatives": None}).fit(data)
     # 3 per purchase wanted, but each customer has only 6 products left to draw from
     assert m.negatives_ratio_ == engine.AUTO_NEGATIVES and len(bought) * 0.8 <= m.n_negatives_ <= len(bought)
@@ -528,5 +543,5 @@ def test_purchase_data_trains_with_negatives_that_never_count_as_seen(ratings):
     for u in range(3):
         for i, iid in enumerate(m.item_ids_):
             assert abs(scores[u, i] - m.algo_.predict(m.user_ids_[u], iid, clip=False).est) < 1e-9
-    explicit = Recommender(**FAST).fit(engine.TrainingData(bought, "ratings", "", (1.0, 5.0), 4.0))
+    explicit = Recommender(**FAST).fit(engine.TrainingData(bought, ("ratings",), "", (1.0, 5.0), 4.0))
     assert explicit.n_negatives_ == 0

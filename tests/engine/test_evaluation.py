@@ -10,9 +10,11 @@ import pytest
 from surprise import Dataset, KNNBaseline, Reader
 
 import engine
+from engine.recommend import training_data
 from engine.recommend.evaluation import (
     catalogue_coverage,
     categories_per_list,
+    date_split,
     evaluate_models,
     evaluation_headline,
     hit_rate_at_k,
@@ -20,6 +22,7 @@ from engine.recommend.evaluation import (
     mae,
     map_at_k,
     ndcg_at_k,
+    ndcg_lift,
     novelty,
     personalisation,
     precision_at_k,
@@ -29,8 +32,6 @@ from engine.recommend.evaluation import (
     rmse,
     time_split,
 )
-from engine.recommend import training_data
-from engine.recommend.evaluation import date_split, ndcg_lift
 
 # Two customers, k = 3.
 #   A: recommended [x, y, z], relevant {y, w}      -> hit at rank 2
@@ -160,7 +161,9 @@ def test_date_split_trains_before_a_date_and_tests_on_first_choices_after_it():
         {
             "customer_id": ["a", "a", "b", "b", "c"],
             "product_id": ["x", "y", "x", "z", "y"],
-            "first_at": pd.to_datetime(["2025-01-01", "2025-05-01", "2025-02-01", "2025-06-01", "2025-03-01"]),
+            "first_at": pd.to_datetime(
+                ["2025-01-01", "2025-05-01", "2025-02-01", "2025-06-01", "2025-03-01"]
+            ),
         }
     )
     frame["last_at"] = frame["first_at"]
@@ -212,7 +215,9 @@ def test_every_model_is_compared_with_best_sellers_on_the_same_customers():
         models=engine.RANKING_MODELS + engine.RATING_BASELINES,
         diversity=0.5,
     )
-    pd.testing.assert_frame_equal(result.metrics.drop(columns="seconds"), again.metrics.drop(columns="seconds"))
+    pd.testing.assert_frame_equal(
+        result.metrics.drop(columns="seconds"), again.metrics.drop(columns="seconds")
+    )
     headline = evaluation_headline(result)
     assert headline[0].startswith(f"{frame.loc[result.best, 'label']} ranks best")
 

@@ -24,13 +24,15 @@ RANKING_HELP: dict[str, str] = {
 }
 
 
-def hits_chart(metrics: pd.DataFrame, k: int) -> go.Figure:
-    """Held-out liked products each model found in its top ``k``: one bar per model, ours highlighted.
+def hits_chart(metrics: pd.DataFrame, k: int, highlight: str | None = None) -> go.Figure:
+    """Held-out liked products each model found in its top ``k``: one bar per model, the shipped one
+    (``highlight``, default the first row) in the primary colour.
 
     ``metrics``: the ``Evaluation.metrics`` frame (model, label, hits, relevant).
     """
+    highlight = highlight if highlight is not None else (metrics["model"].iloc[0] if len(metrics) else None)
     frame = metrics.sort_values("hits", ascending=True, kind="stable")
-    colours = [PRIMARY if str(m).startswith("svd") else GREY for m in frame["model"]]
+    colours = [PRIMARY if m == highlight else GREY for m in frame["model"]]
     total = int(frame["relevant"].max()) if len(frame) else 0
     fig = go.Figure(
         go.Bar(
@@ -48,11 +50,13 @@ def hits_chart(metrics: pd.DataFrame, k: int) -> go.Figure:
     return style(fig, f"What each approach finds in its top {k}", height=320)
 
 
-def ranking_chart(metrics: pd.DataFrame) -> go.Figure:
-    """Recall, hit rate, NDCG and precision per model as grouped bars (0-100%)."""
+def ranking_chart(metrics: pd.DataFrame, highlight: str | None = None) -> go.Figure:
+    """Recall, hit rate, NDCG and precision per model as grouped bars (0-100%); ``highlight`` (default the
+    first row) in the primary colour."""
+    highlight = highlight if highlight is not None else (metrics["model"].iloc[0] if len(metrics) else None)
     fig = go.Figure()
     for n, row in enumerate(metrics.itertuples()):
-        colour = PRIMARY if row.model == "svd" else PALETTE[(n + 1) % len(PALETTE)]
+        colour = PRIMARY if row.model == highlight else PALETTE[(n + 1) % len(PALETTE)]
         fig.add_bar(
             name=row.label,
             x=list(RANKING_LABELS.values()),

@@ -4,7 +4,7 @@ that is, similar products, and every customer's list for export."""
 from __future__ import annotations
 
 import json
-import re
+import time
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,8 @@ TUNING = "rec_tuning"
 TAB_KEY = "rec_tab"
 TABS = ["Customer", "Evaluation", "Similar products", "All customers"]
 PERCENT_COLUMNS = ["precision", "recall", "hit_rate", "coverage"]
+#: How long the page waits for training before it shows best-sellers and keeps training in the background.
+WAIT_SECONDS = 20.0
 PARAM_LABELS = {
     "n_factors": "taste factors",
     "n_epochs": "training passes",
@@ -35,6 +37,7 @@ EXPORT_COLUMNS = {
     "price": st.column_config.NumberColumn("Price", format="dollar"),
     "predicted_rating": st.column_config.NumberColumn("Predicted", format="%.2f"),
     "score": st.column_config.NumberColumn("Ranking score", format="%.2f"),
+    "model": "Model",
     "fallback": "Fallback",
     "reason": "Reason",
     "cold_item": "New product",
@@ -42,8 +45,9 @@ EXPORT_COLUMNS = {
     "because_name": "Because of",
 }
 SPLITS = {
-    "time": "Each customer's latest ratings (what they did next)",
-    "random": "A random 20% of all ratings",
+    "date": "Before and after a date (what customers chose next)",
+    "time": "Each customer's latest choices",
+    "random": "A random 20% of all pairs",
 }
 
 
@@ -56,10 +60,10 @@ def load_categories(version: int) -> list[str]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def load_model(version: int, params_json: str) -> engine.Recommender:
-    """The trained model, shared read-only by every session (a cached resource, not copied per run); it is
+def load_model(version: int, params_json: str, model: str) -> engine.RankingModel:
+    """The shipped model, shared read-only by every session (a cached resource, not copied per run); it is
     already stored, so this only reads it back once per data version and settings."""
-    return engine.train_recommender(state.cursor(), json.loads(params_json))
+    return engine.train_recommender(state.cursor(), json.loads(params_json), model=model)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -73,7 +77,7 @@ def load_segments(version: int) -> pd.DataFrame | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def load_personas(version: int) -> dict[str, dict[str, str]]:
+def load_personas(version: int) -> dict[str, engine.SegmentPersona]:
     return engine.segment_personas(state.cursor())
 
 
@@ -87,6 +91,11 @@ def load_export(version: int, table: str) -> pd.DataFrame:
     return engine.export_recommendations(state.cursor(), table)
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def load_all_customers(version: int) -> list[str]:
+    return engine.all_customer_ids(state.cursor())
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def load_catalogue(version: int) -> pd.DataFrame:
     return engine.catalogue(state.cursor())
@@ -97,7 +106,7 @@ def load_catalogue(version: int) -> pd.DataFrame:
 
 def default_settings(has_categories: bool) -> dict[str, Any]:
     options = engine.RecommendOptions(diversity_by="category" if has_categories else "factors")
-    return {"params": dict(engine.DEFAULT_PARAMS), "options": options.as_dict()}
+    return {"params": dict(engine.DEFAULT_PARAMS), "options": options.as_dict(), "model": "auto"}
 
 
 def options_of(settings: dict[str, Any]) -> engine.RecommendOptions:
@@ -134,7 +143,17 @@ def settings_form(settings: dict[str, Any], categories: list[str]) -> None:
     with st.form("rec_settings_form", border=False):
         left, middle, right = st.columns(3)
         with left:
-            st.markdown("**Model** (Surprise SVD)")
+            st.markdown("**Model**")
+            model = st.selectbox(
+                "Lists come from",
+                list(engine.MODEL_CHOICES),
+                index=list(engine.MODEL_CHOICES).index(settings.get("model", "auto")),
+                format_func=engine.MODEL_CHOICES.get,
+                help="Automatic compares every model with best-sellers on held-out data at each retrain and "
+                "ships the best one that is clearly better (else best-sellers). Pin a model or choose "
+                "best-sellers to overrule it; the evidence is still shown.",
+            )
+            st.markdown("**Rating model** (Surprise SVD)")
             n_factors = st.slider(
                 "Taste factors",
                 2,
@@ -196,6 +215,7 @@ def settings_form(settings: dict[str, Any], categories: list[str]) -> None:
             )
         if st.form_submit_button("Apply", icon=":material/check:", type="primary"):
             st.session_state[SETTINGS] = {
+                "model": model,
                 "params": {
                     **params,
                     "n_factors": n_factors,
@@ -256,35 +276,50 @@ def tuning_panel(version: int, settings: dict[str, Any]) -> None:
             st.rerun()
 
 
-ATTRIBUTE_IN_TEXT = re.compile(r"\b([a-z][a-z0-9_]*) = ([^,()]+?) \(")
+def trait_words(trait: engine.PersonaTrait) -> str:
+    """A segment trait in words: ``Loyalty member: yes (1.9x)``, ``Category Books (2.0x)``."""
+    value = {"true": "yes", "false": "no"}.get(trait.value.lower(), trait.value)
+    if trait.kind == "category":
+        return f"buy {value} ({trait.lift:.1f}x)"
+    if not value:
+        return f"{trait.column} ({trait.lift:.1f}x)"
+    return f"{trait.column.replace('_', ' ').capitalize()}: {value} ({trait.lift:.1f}x)"
 
 
-def attributes_in_words(text: str) -> str:
-    """``loyalty_member = true (1.9x)`` -> ``Loyalty member: yes (1.9x)``, as on the Personas page."""
-
-    def words(found: re.Match) -> str:
-        column, value = found.groups()
-        value = {"true": "yes", "false": "no"}.get(value.lower(), value)
-        return f"{column.replace('_', ' ').capitalize()}: {value} ("
-
-    return ATTRIBUTE_IN_TEXT.sub(words, text)
+def persona_words(persona: engine.SegmentPersona) -> str:
+    text = f"{persona.customers:,} customers ({persona.customer_share:.0%} of all)"
+    if persona.traits:
+        text += "; stand out for " + ", ".join(trait_words(t) for t in persona.traits)
+    return text + "."
 
 
 def why_text(row: pd.Series, verb: str) -> str:
+    if row["fallback"] and row["reason"] == "best-sellers while the model trains":
+        return "Best-seller, shown while the model trains"
     if row["fallback"]:
         return f"New to the model: {row['reason']}"
     if row["cold_item"]:
         return "New product with few ratings yet: suggested on your overall taste"
     if isinstance(row["because_name"], str) and row["because_name"]:
         return f"Because you {verb} {row['because_name']}"
-    return "Matches your taste profile"
+    return "Matches what they chose before"
 
 
 # ------------------------------------------------------------------------------------------ views
 
 
-def customer_view(version: int, table: str, verb: str, scale: tuple[float, float], score_label: str) -> None:
-    customers = load_customers(version, table)
+def customer_view(
+    version: int,
+    table: str | None,
+    verb: str,
+    scale: tuple[float, float] | None,
+    options: engine.RecommendOptions,
+) -> None:
+    customers = (
+        load_customers(version, table)
+        if table is not None
+        else pd.DataFrame({"customer_id": load_all_customers(version), "fallback": False})
+    )
     if customers.empty:
         components.no_data("customers", "customers")
         return
@@ -297,7 +332,11 @@ def customer_view(version: int, table: str, verb: str, scale: tuple[float, float
         help="Type to search by customer id.",
     )
     cur = state.cursor()
-    recs = engine.customer_recommendations(cur, table, customer)
+    recs = (
+        engine.customer_recommendations(cur, table, customer)
+        if table is not None
+        else engine.best_seller_list(cur, customer, options)
+    )
     history = engine.customer_history(cur, customer)
 
     segments = load_segments(version)
@@ -323,11 +362,11 @@ def customer_view(version: int, table: str, verb: str, scale: tuple[float, float
     if profile is not None:
         persona = load_personas(version).get(str(profile["segment"]))
         line = f":material/donut_large: Segment **{profile['segment']}**"
-        if persona and persona.get("action"):
-            line += f" · :material/lightbulb: Segment action: **{persona['action']}**"
+        if persona and persona.action:
+            line += f" · :material/lightbulb: Segment action: **{persona.action}**"
         st.markdown(line)
-        if persona and persona.get("description"):
-            st.caption(f"The segment: {attributes_in_words(persona['description'])}")
+        if persona:
+            st.caption(f"The segment: {persona_words(persona)}")
     elif segments is None:
         st.caption("Segments are not available yet, so no segment or RFM profile is shown.")
     components.kpi_row(kpis)
@@ -339,33 +378,35 @@ def customer_view(version: int, table: str, verb: str, scale: tuple[float, float
             icon=":material/info:",
         )
         return
-    if bool(recs["fallback"].iloc[0]):
+    if table is not None and bool(recs["fallback"].iloc[0]):
         st.warning(
-            f"This customer has no ratings or purchases the model learned from, so they get a fallback: "
-            f"**{recs['reason'].iloc[0]}**. The predicted rating shown is what the model expects from an "
-            "average customer.",
+            f"This customer has no ratings, events or purchases yet, so they get a fallback: "
+            f"**{recs['reason'].iloc[0]}**.",
             icon=":material/person_search:",
         )
 
     st.subheader(f"Top {len(recs)} for {customer}")
     shown = recs.assign(why=recs.apply(why_text, axis=1, verb=verb))
-    st.dataframe(
-        shown[["rank", "name", "category", "price", "predicted_rating", "why"]],
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "rank": st.column_config.NumberColumn("#", width="small"),
-            "name": st.column_config.TextColumn("Product", width="medium"),
-            "category": "Category",
-            "price": st.column_config.NumberColumn("Price", format="dollar"),
-            "predicted_rating": st.column_config.ProgressColumn(
-                score_label, min_value=scale[0], max_value=scale[1], format="%.2f"
-            ),
-            "why": st.column_config.TextColumn("Why", width="large"),
-        },
-    )
+    columns = ["rank", "name", "category", "price", "why"]
+    config: dict[str, Any] = {
+        "rank": st.column_config.NumberColumn("#", width="small"),
+        "name": st.column_config.TextColumn("Product", width="medium"),
+        "category": "Category",
+        "price": st.column_config.NumberColumn("Price", format="dollar"),
+        "why": st.column_config.TextColumn("Why", width="large"),
+    }
+    if scale is not None and shown["predicted_rating"].notna().any():
+        columns.insert(4, "predicted_rating")
+        config["predicted_rating"] = st.column_config.ProgressColumn(
+            "Predicted rating",
+            min_value=scale[0],
+            max_value=scale[1],
+            format="%.2f",
+            help="What the rating model (Surprise SVD) expects this customer to rate the product.",
+        )
+    st.dataframe(shown[columns], hide_index=True, width="stretch", column_config=config)
     components.csv_download(
-        shown.drop(columns=["because_similarity"]),
+        shown.drop(columns=["because_similarity", "score", "cold_item"], errors="ignore"),
         f"recommendations_{customer}",
         "Download this list",
         key="dl_rec_customer",
@@ -377,7 +418,7 @@ def customer_view(version: int, table: str, verb: str, scale: tuple[float, float
             st.caption("No ratings or purchases yet.")
         else:
             st.dataframe(
-                history[["name", "category", "rating", "events", "last_at"]],
+                history[["name", "category", "rating", "affinity", "events", "last_at"]],
                 hide_index=True,
                 width="stretch",
                 height=min(35 * len(history) + 38, 380),
@@ -385,7 +426,15 @@ def customer_view(version: int, table: str, verb: str, scale: tuple[float, float
                     "name": "Product",
                     "category": "Category",
                     "rating": st.column_config.NumberColumn(
-                        "Rating", format="%.1f", help="The rating the model learned from."
+                        "Rating",
+                        format="%.1f",
+                        help="Their rating, or for purchases and events the rating the rating model learned.",
+                    ),
+                    "affinity": st.column_config.NumberColumn(
+                        "Strength",
+                        format="%.0f",
+                        help="How strongly they chose it: a rating counts its stars, each order 5, each "
+                        "event its weight.",
                     ),
                     "events": st.column_config.NumberColumn(
                         "Times", help="Ratings, events or orders behind it."
@@ -398,9 +447,14 @@ def customer_view(version: int, table: str, verb: str, scale: tuple[float, float
             st.plotly_chart(charts_recommend.category_mix_chart(history, recs), width="stretch")
 
 
-def evaluation_view(version: int, settings: dict[str, Any]) -> None:
+def evaluation_view(version: int, settings: dict[str, Any], shipped: str) -> None:
     options = settings["options"]
     split = st.radio("Hold out", list(SPLITS), format_func=SPLITS.get, horizontal=True, key="rec_split")
+    baselines = st.toggle(
+        "Also compare Surprise's rating baselines",
+        key="rec_rating_baselines",
+        help="BaselineOnly, KNNBaseline and NormalPredictor: rating-error benchmarks for SVD (slower).",
+    )
     box = st.empty()
     try:
         result = engine.evaluate_recommender(
@@ -410,6 +464,7 @@ def evaluation_view(version: int, settings: dict[str, Any]) -> None:
             params=settings["params"],
             diversity=float(options["diversity"]),
             diversity_by=options["diversity_by"],
+            rating_baselines=baselines,
             progress=progress_in(box),
         )
     except engine.EngineError as error:
@@ -420,22 +475,23 @@ def evaluation_view(version: int, settings: dict[str, Any]) -> None:
     headline = engine.evaluation_headline(result)
     st.success("\n".join(f"- {line}" for line in headline), icon=":material/fact_check:")
     st.caption(
-        f"{result.description} {result.n_train:,} ratings to learn from, {result.n_test:,} held out; "
-        f"scored on {int(result.metrics['customers'].iloc[0]):,} customers. "
+        f"{result.description} {result.n_train:,} customer-product pairs to learn from, {result.n_test:,} held "
+        f"out; scored on {int(result.metrics['customers'].iloc[0]):,} customers. "
         + (
-            f"A held-out product counts as liked when rated {result.relevant_from:g} or more."
-            if result.source.startswith("ratings")
+            f"A held-out product counts as liked when rated {result.relevant_from:g} or more, or bought."
+            if "ratings" in result.source
             else "Every held-out product counts."
         )
-        + " Every model ranks all products the customer did not already have."
+        + " Every model ranks all products the customer did not already have. Lift is each model's NDCG "
+        "divided by best-sellers', with a 95% interval from resampling customers."
     )
     if result.diversity == 0:
         st.caption("Set a diversity above 0 in the settings to see its effect here as an extra row.")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts_recommend.hits_chart(result.metrics, result.k), width="stretch")
+        st.plotly_chart(charts_recommend.hits_chart(result.metrics, result.k, shipped), width="stretch")
     with right:
-        st.plotly_chart(charts_recommend.ranking_chart(result.metrics), width="stretch")
+        st.plotly_chart(charts_recommend.ranking_chart(result.metrics, shipped), width="stretch")
     table = result.metrics.drop(columns=["model"])
     shown = table.assign(**{c: table[c] * 100 for c in PERCENT_COLUMNS})
     st.dataframe(
@@ -445,13 +501,20 @@ def evaluation_view(version: int, settings: dict[str, Any]) -> None:
         placeholder="n/a",
         column_config={
             "label": "Model",
+            "ndcg": st.column_config.NumberColumn(
+                f"NDCG@{result.k}",
+                format="%.3f",
+                help="Ranking quality: liked products near the top count more.",
+            ),
+            "lift": st.column_config.NumberColumn("Lift vs best-sellers", format="%.2fx"),
+            "lift_low": st.column_config.NumberColumn("Lift, 95% low", format="%.2fx"),
+            "lift_high": st.column_config.NumberColumn("Lift, 95% high", format="%.2fx"),
             "rmse": st.column_config.NumberColumn(
                 "RMSE", format="%.3f", help="Rating error; lower is better."
             ),
             "mae": st.column_config.NumberColumn("MAE", format="%.3f", help="Average rating error."),
             "precision": st.column_config.NumberColumn(f"Precision@{result.k}", format="%.1f%%"),
             "recall": st.column_config.NumberColumn(f"Recall@{result.k}", format="%.1f%%"),
-            "ndcg": st.column_config.NumberColumn(f"NDCG@{result.k}", format="%.3f"),
             "map": st.column_config.NumberColumn(f"MAP@{result.k}", format="%.3f"),
             "hit_rate": st.column_config.NumberColumn("Hit rate", format="%.1f%%"),
             "coverage": st.column_config.NumberColumn("Catalogue coverage", format="%.1f%%"),
@@ -465,6 +528,7 @@ def evaluation_view(version: int, settings: dict[str, Any]) -> None:
             "hits": st.column_config.NumberColumn("Liked products found"),
             "relevant": st.column_config.NumberColumn("Liked products held out"),
             "customers": st.column_config.NumberColumn("Customers scored"),
+            "seconds": st.column_config.NumberColumn("Training seconds", format="%.1f"),
         },
     )
     components.csv_download(
@@ -475,8 +539,9 @@ def evaluation_view(version: int, settings: dict[str, Any]) -> None:
             st.markdown(f"- **{label}**: {engine.MODEL_NOTES[key]}")
 
 
-def similar_view(version: int, model: engine.Recommender) -> None:
+def similar_view(version: int, model: engine.RankingModel) -> None:
     products = load_catalogue(version)
+    model = engine.similarity_model(model)
     known = pd.DataFrame({"product_id": model.item_ids_[~model.cold_items_]})
     known = known.merge(products, on="product_id", how="left")
     if known.empty:
@@ -501,7 +566,7 @@ def similar_view(version: int, model: engine.Recommender) -> None:
                 "name": "Product",
                 "category": "Category",
                 "similarity": st.column_config.NumberColumn("Similarity", format="%.2f"),
-                "ratings": st.column_config.NumberColumn("Ratings"),
+                "ratings": st.column_config.NumberColumn("Customers", help="Customers who chose it."),
             },
         )
         components.csv_download(
@@ -509,9 +574,14 @@ def similar_view(version: int, model: engine.Recommender) -> None:
         )
     with right:
         st.plotly_chart(charts_recommend.similarity_chart(near), width="stretch")
+    how = (
+        "how often the same customers chose both (Jaccard or cosine of their customer sets)"
+        if isinstance(model, engine.ItemSimilarity)
+        else "the cosine between the products' taste factors"
+    )
     st.caption(
-        "Similarity is the cosine between the products' taste factors: products liked by the same kind "
-        "of customer score near 1. Use it for 'you may also like' blocks and bundles."
+        f"Similarity is {how}: products chosen by the same kind of customer score near 1. Use it for "
+        "'you may also like' blocks and bundles."
     )
 
 
@@ -523,7 +593,7 @@ def export_view(version: int, table: str) -> None:
             Kpi(
                 "On a fallback",
                 fmt_int(summary["fallback_customers"]),
-                help="Customers the model has no ratings or purchases for: they get best-sellers of their segment.",
+                help="Customers with no rating, event or purchase yet: they get best-sellers of their segment.",
             ),
             Kpi("Distinct products suggested", fmt_int(summary["distinct_products"])),
             Kpi("Rows", fmt_int(summary["rows"])),
@@ -540,13 +610,85 @@ def export_view(version: int, table: str) -> None:
 
 # ------------------------------------------------------------------------------------------ page
 
+
+def choice_banner(choice: engine.ModelChoice | None, k: int) -> None:
+    """Which model ships and by how much it beats best-sellers, worded from the engine's values."""
+    if choice is None:
+        st.info(
+            "**Best-sellers ship**: there is too little history to hold any out and check a model against "
+            "best-sellers, so nobody gets a list that was not shown to work.",
+            icon=":material/leaderboard:",
+        )
+        return
+    lift = choice.lift
+    evidence = (
+        f"On held-out data it reaches **{lift.ratio:.1f}x** best-sellers' ranking quality (NDCG@{k}; 95% "
+        f"interval {lift.low:.1f}-{lift.high:.1f}x); {choice.hit_rate:.0%} of customers find something they "
+        f"went on to choose in its top {k} (best-sellers {choice.popular_hit_rate:.0%}); its lists cover "
+        f"{choice.coverage:.0%} of the catalogue."
+    )
+    if choice.how == "best_sellers":
+        st.info("**Best-sellers ship**, as chosen in the settings.", icon=":material/leaderboard:")
+    elif choice.how == "pinned":
+        st.info(
+            f"**{choice.label} ships**, as chosen in the settings. {evidence}", icon=":material/push_pin:"
+        )
+    elif choice.model == "popular":
+        best = choice.evaluation.metrics.set_index("model")
+        runner = best.drop(index="popular")
+        runner = runner[runner.index.isin(engine.RANKING_MODELS)]
+        closest = runner["lift"].idxmax() if len(runner) else None
+        text = "**Best-sellers ship**: no model was clearly better than best-sellers on held-out data"
+        if closest is not None:
+            row = runner.loc[closest]
+            text += (
+                f" (the closest, {row['label']}, reached {row['lift']:.2f}x, 95% interval "
+                f"{row['lift_low']:.2f}-{row['lift_high']:.2f}x)"
+            )
+        st.warning(
+            text + ". Every customer gets the best-sellers they do not have yet.",
+            icon=":material/leaderboard:",
+        )
+    else:
+        st.success(
+            f"**{choice.label} ships**, chosen on held-out data as the best model. {evidence}",
+            icon=":material/verified:",
+        )
+
+
+def wait_for(job: engine.TrainingJob, box, seconds: float) -> bool:
+    """Show the job's progress for up to ``seconds``; True when it finished."""
+    bar = None
+    deadline = time.monotonic() + seconds
+    while not job.wait(0.25):
+        if bar is None:
+            bar = box.progress(0.0, text=job.text)
+        bar.progress(min(max(job.fraction, 0.0), 1.0), text=job.text)
+        if time.monotonic() > deadline:
+            return False
+    return True
+
+
+@st.fragment(run_every=2.0)
+def training_status(job: engine.TrainingJob) -> None:
+    """While the model trains in the background: its progress, and a rerun as soon as it is done."""
+    if job.done:
+        st.rerun()
+    st.progress(
+        min(max(job.fraction, 0.0), 1.0),
+        text=f"Training in the background ({job.seconds:.0f} s so far): {job.text}",
+    )
+
+
 st.title("Recommendations")
 st.caption("What we would suggest to each customer and why, and how much better than best-sellers it is.")
 
 version = state.data_version()
 categories = load_categories(version)
 settings = st.session_state.setdefault(SETTINGS, default_settings(bool(categories)))
+settings.setdefault("model", "auto")
 params_json = json.dumps(settings["params"], sort_keys=True)
+options = options_of(settings)
 
 if auth.can("retrain"):
     with st.expander("Settings", icon=":material/tune:"):
@@ -556,10 +698,10 @@ if auth.can("retrain"):
 
 progress_box = st.empty()
 try:
-    table = engine.recommendations_table(
-        state.cursor(), settings["params"], options_of(settings), progress=progress_in(progress_box)
-    )
-    model = load_model(version, params_json)
+    job = engine.start_training(state.cursor(), settings["params"], options, model=settings["model"])
+    ready = wait_for(job, progress_box, WAIT_SECONDS)
+    table = job.result() if ready else None
+    model = load_model(version, params_json, settings["model"]) if ready else None
 except engine.InsufficientDataError as error:
     progress_box.empty()
     if error.found == 0:
@@ -569,40 +711,42 @@ except engine.InsufficientDataError as error:
     else:
         components.show_error(error)
     st.stop()
-except engine.EngineError as error:
-    progress_box.empty()
-    components.show_error(error)
-    st.stop()
 progress_box.empty()
 
-training = getattr(model, "training_", {})
-verb = training.get("verb", "chose")
+if model is None:
+    st.info(
+        "**Best-sellers are shown while the model trains.** Every model is being compared with "
+        "best-sellers on held-out data; the lists switch to the winner as soon as it is ready.",
+        icon=":material/hourglass_top:",
+    )
+    training_status(job)
+    customer_view(version, None, "chose", None, options)
+    st.stop()
+
+training = model.training_
+verb = training["verb"]
 summary = load_summary(version, table)
+choice_banner(model.choice_, options.n)
 components.kpi_row(
     [
         Kpi(
-            "Ratings learned from",
-            fmt_int(training.get("n_ratings")),
-            help="One per customer and product after the conversion rule below.",
+            "Customer-product pairs learned from",
+            fmt_int(training["n_ratings"]),
+            help="Every rating, event and purchase, one per customer and product.",
         ),
-        Kpi("Customers known to the model", fmt_int(training.get("n_customers"))),
-        Kpi("Products", fmt_int(training.get("n_products"))),
+        Kpi("Customers known to the model", fmt_int(training["n_customers"])),
+        Kpi("Products", fmt_int(training["n_products"])),
         Kpi(
             "Customers on a fallback",
             fmt_pct(summary["fallback_customers"] / max(summary["customers"], 1), 0),
-            help="New customers without ratings or purchases: they get their segment's best-sellers.",
+            help="Customers with no rating, event or purchase yet: they get their segment's best-sellers.",
         ),
     ]
 )
-SOURCE_WORDS = {
-    "ratings": "explicit ratings",
-    "ratings+events": "ratings and browsing events",
-    "events": "browsing and purchase events",
-    "orders": "purchases from orders",
-}
-source_words = SOURCE_WORDS.get(training.get("source", ""), "n/a")
+SOURCE_WORDS = {"ratings": "ratings", "events": "browsing and other events", "orders": "purchases"}
+source_words = " and ".join(SOURCE_WORDS[s] for s in training["sources"])
 with st.expander(f"Learned from {source_words}: how", icon=":material/database:"):
-    st.markdown(training.get("rule", ""))
+    st.markdown(training["rule"])
     o = settings["options"]
     excluded = [
         w
@@ -614,18 +758,19 @@ with st.expander(f"Learned from {source_words}: how", icon=":material/database:"
         + (f", and {' and '.join(excluded)} products" if excluded else "")
         + (f"; only {', '.join(o['categories'])}" if o["categories"] else "")
         + (f"; diversity {o['diversity']:g} by {o['diversity_by']}" if o["diversity"] else "")
-        + ". Ranked by the model's unclipped score; ties go to the more popular product, then product id."
+        + ". Ties go to the more popular product, then product id."
     )
 
-scale = tuple(training.get("rating_scale", (1.0, 5.0)))
+rating_model = model.rating_model_
+scale = tuple(training["rating_scale"]) if rating_model is not None else None
+shipped_key = training["model"]
 tabs = st.tabs(TABS, key=TAB_KEY, on_change="rerun")
 with tabs[0]:
     if tabs[0].open:
-        explicit = str(training.get("source", "")).startswith("ratings")
-        customer_view(version, table, verb, scale, "Predicted rating" if explicit else "Predicted interest")
+        customer_view(version, table, verb, scale, options)
 with tabs[1]:
     if tabs[1].open:
-        evaluation_view(version, settings)
+        evaluation_view(version, settings, shipped_key)
 with tabs[2]:
     if tabs[2].open:
         similar_view(version, model)

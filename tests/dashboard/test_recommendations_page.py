@@ -32,12 +32,15 @@ def test_customer_view_shows_recommendations_with_reasons(app_db):
     at = open_page()
     assert at.title[0].value == "Recommendations"
     labels = [m.label for m in at.metric]
-    assert "Ratings learned from" in labels and "Days since last order" in labels
+    assert "Customer-product pairs learned from" in labels and "Days since last order" in labels
+    # the shipped model is named with its evidence against best-sellers
+    banner = at.success[0].value
+    assert "ships**, chosen on held-out data" in banner and "best-sellers' ranking quality" in banner
     recs = next(f for f in frames(at) if "why" in f.columns)
     assert len(recs) == 10
     because = recs["why"].str.startswith("Because you rated")
     assert because.sum() >= 5  # most suggestions name a product the customer rated
-    assert (recs.loc[~because, "why"] == "Matches your taste profile").all()  # the rest invent no reason
+    assert (recs.loc[~because, "why"] == "Matches what they chose before").all()  # the rest invent no reason
     assert recs["predicted_rating"].between(1, 5).all()
     assert any("Segment" in m.value for m in at.markdown)
 
@@ -57,10 +60,11 @@ def test_evaluation_similar_and_export_tabs(app_db):
     at.session_state["rec_tab"] = "Evaluation"
     at.run()
     assert not at.exception
-    headline = at.success[0].value
-    assert "SVD finds" in headline and "x more of the products customers went on to rate highly" in headline
-    metrics = next(f for f in frames(at) if "label" in f.columns)
-    assert metrics["label"].tolist()[:2] == ["SVD (our model)", "Best-sellers"]
+    headline = at.success[1].value
+    metrics = next(f for f in frames(at) if "label" in f.columns).set_index("label")
+    best = metrics["ndcg"].idxmax()
+    assert f"{best} ranks best: " in headline and "best-sellers' ranking quality" in headline
+    assert {"Best-sellers", "SVD (rating model)"} <= set(metrics.index)
     assert len(at.get("plotly_chart")) == 2
 
     at.session_state["rec_tab"] = "Similar products"
@@ -102,11 +106,10 @@ def test_settings_change_the_lists(app_db):
     at.run()
     assert not at.exception
     metrics = next(f for f in frames(at) if "label" in f.columns).set_index("label")
-    assert (
-        metrics.loc["SVD + diversity 0.5", "categories_per_list"]
-        > metrics.loc["SVD (our model)", "categories_per_list"]
-    )
-    assert "With diversity 0.5" in at.success[0].value
+    diverse = next(label for label in metrics.index if label.endswith(" + diversity 0.5"))
+    plain = diverse.removesuffix(" + diversity 0.5")
+    assert metrics.loc[diverse, "categories_per_list"] > metrics.loc[plain, "categories_per_list"]
+    assert "With diversity 0.5" in at.success[1].value
 
 
 def test_empty_store_explains_what_to_load(app_db):
@@ -128,7 +131,7 @@ def test_evaluation_charts_are_pure(chart):
     metrics = pd.DataFrame(
         {
             "model": ["svd", "popular"],
-            "label": ["SVD (our model)", "Best-sellers"],
+            "label": ["SVD (rating model)", "Best-sellers"],
             "hits": [30, 10],
             "relevant": [100, 100],
             "recall": [0.3, 0.1],
@@ -143,7 +146,11 @@ def test_evaluation_charts_are_pure(chart):
         else charts_recommend.ranking_chart(metrics)
     )
     if chart == "hits":
-        assert list(fig.data[0].x) == [10, 30] and list(fig.data[0].y) == ["Best-sellers", "SVD (our model)"]
+        assert list(fig.data[0].x) == [10, 30] and list(fig.data[0].y) == [
+            "Best-sellers",
+            "SVD (rating model)",
+        ]
+        assert list(fig.data[0].marker.color)[1] == charts_recommend.PRIMARY  # the shipped model stands out
     else:
-        assert [trace.name for trace in fig.data] == ["SVD (our model)", "Best-sellers"]
+        assert [trace.name for trace in fig.data] == ["SVD (rating model)", "Best-sellers"]
         assert list(fig.data[0].y) == [0.3, 0.5, 0.2, 0.03]

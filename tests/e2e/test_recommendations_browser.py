@@ -21,7 +21,10 @@ def test_pick_a_customer_and_see_recommendations_with_explanations(app_server, b
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(app_server + "/recommendations")
     wait_for_app(page, timeout=180_000)
-    page.get_by_text("Top 10 for").wait_for(timeout=180_000)
+    # best-sellers stand in while the model trains; the lists switch once the chosen model is named
+    page.get_by_text("chosen on held-out data", exact=False).first.wait_for(timeout=240_000)
+    wait_for_app(page)
+    page.get_by_text("Top 10 for").wait_for(timeout=60_000)
     assert_no_exception(page)
 
     page.get_by_role("combobox", name=re.compile("Customer")).click()
@@ -47,6 +50,8 @@ def test_a_big_export_is_prepared_on_request_and_downloads_whole(app_server, bro
     page = browser.new_page(viewport={"width": 1400, "height": 1200}, accept_downloads=True)
     page.goto(app_server + "/recommendations")
     wait_for_app(page, timeout=180_000)
+    page.get_by_text("chosen on held-out data", exact=False).first.wait_for(timeout=240_000)
+    wait_for_app(page)
     page.get_by_role("tab", name="All customers").click()
     prepare = page.get_by_role("button", name="Prepare the CSV (50,000 rows)")
     prepare.wait_for(timeout=120_000)

@@ -971,14 +971,20 @@ class ItemSimilarity(RankingModel):
         because = np.full(picked.shape, None, dtype=object)
         similarity = np.full(picked.shape, np.nan)
         strongest = self.similarity_.max(axis=0).toarray().ravel()
+        dense = self._dense
+        affinity = self.affinity_
         for k, u in enumerate(rows):
-            history = self.affinity_[int(u)]
-            hist_cols, hist_aff = history.indices, history.data
+            lo, hi = affinity.indptr[int(u)], affinity.indptr[int(u) + 1]
+            hist_cols, hist_aff = affinity.indices[lo:hi], affinity.data[lo:hi]
             recs = picked[k]
             ok = recs >= 0
             if not len(hist_cols) or not ok.any():
                 continue
-            sims = self.similarity_[hist_cols][:, recs[ok]].toarray()  # history x picks
+            sims = (  # history x picks
+                dense[np.ix_(hist_cols, recs[ok])]
+                if dense is not None
+                else self.similarity_[hist_cols][:, recs[ok]].toarray()
+            )
             contribution = sims * hist_aff[:, None]
             best = contribution.argmax(axis=0)
             closest = sims[best, np.arange(len(best))]
@@ -995,15 +1001,11 @@ def _keep_top_per_column(matrix: sp.csr_matrix, k: int) -> sp.csc_matrix:
     """Keep each column's ``k`` largest entries (ties: lower row first), as SAR's top-k neighbours."""
     csc = matrix.tocsc()
     csc.sort_indices()
-    keep = np.zeros(len(csc.data), dtype=bool)
-    for j in range(csc.shape[1]):
-        lo, hi = csc.indptr[j], csc.indptr[j + 1]
-        if hi - lo <= k:
-            keep[lo:hi] = True
-            continue
-        values = csc.data[lo:hi]
-        order = np.lexsort((csc.indices[lo:hi], -values))[:k]
-        keep[lo + order] = True
+    column = np.repeat(np.arange(csc.shape[1]), np.diff(csc.indptr))
+    order = np.lexsort((csc.indices, -csc.data, column))  # by column, then largest first
+    rank = np.arange(len(order)) - csc.indptr[column[order]]
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[rank < k]] = True
     csc.data = np.where(keep, csc.data, 0.0)
     csc.eliminate_zeros()
     return csc

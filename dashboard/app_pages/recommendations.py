@@ -22,6 +22,8 @@ TABS = ["Customer", "Evaluation", "Similar products", "All customers"]
 PERCENT_COLUMNS = ["precision", "recall", "hit_rate", "coverage"]
 #: How long the page waits for training before it shows best-sellers and keeps training in the background.
 WAIT_SECONDS = 20.0
+#: Above this many customers the customer is typed instead of picked from a list.
+PICKER_LIMIT = 50_000
 PARAM_LABELS = {
     "n_factors": "taste factors",
     "n_epochs": "training passes",
@@ -323,14 +325,31 @@ def customer_view(
     if customers.empty:
         components.no_data("customers", "customers")
         return
-    new = set(customers.loc[customers["fallback"], "customer_id"])
-    customer = st.selectbox(
-        "Customer",
-        customers["customer_id"].tolist(),
-        key="rec_customer",
-        format_func=lambda c: f"{c} (new to the model)" if c in new else c,
-        help="Type to search by customer id.",
-    )
+    ids = customers["customer_id"].tolist()
+    if len(ids) > PICKER_LIMIT:
+        # a list of a million ids would have to travel to the browser on every run: ask for the id instead
+        typed = st.text_input(
+            "Customer id",
+            value=ids[0],
+            key="rec_customer_id",
+            help=f"{len(ids):,} customers: type an id, e.g. {', '.join(ids[:3])}.",
+        ).strip()
+        if typed not in set(ids):
+            st.info(
+                f"No customer with the id {typed!r}. Ids look like {', '.join(ids[:3])}.",
+                icon=":material/info:",
+            )
+            return
+        customer = typed
+    else:
+        new = set(customers.loc[customers["fallback"], "customer_id"])
+        customer = st.selectbox(
+            "Customer",
+            ids,
+            key="rec_customer",
+            format_func=lambda c: f"{c} (new to the model)" if c in new else c,
+            help="Type to search by customer id.",
+        )
     cur = state.cursor()
     recs = (
         engine.customer_recommendations(cur, table, customer)

@@ -965,9 +965,9 @@ class ItemSimilarity(RankingModel):
         return None, np.maximum(dense, dense.T)
 
     def _explanations(self, rows: np.ndarray, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each pick, the history product that contributed most to its score (affinity x
+        """For each pick, the history product most often chosen together with it (the highest
         similarity), named when that similarity is at least ``MIN_EXPLANATION_SIMILARITY`` of the
-        strongest similarity the picked product has (SAR's "because you chose")."""
+        strongest similarity the picked product has to any product (SAR's "because you chose")."""
         because = np.full(picked.shape, None, dtype=object)
         similarity = np.full(picked.shape, np.nan)
         strongest = self.similarity_.max(axis=0).toarray().ravel()
@@ -985,8 +985,8 @@ class ItemSimilarity(RankingModel):
                 if dense is not None
                 else self.similarity_[hist_cols][:, recs[ok]].toarray()
             )
-            contribution = sims * hist_aff[:, None]
-            best = contribution.argmax(axis=0)
+            # ties (equal similarity) go to the product the customer chose most strongly
+            best = np.lexsort((-hist_aff[:, None].repeat(sims.shape[1], axis=1), -sims), axis=0)[0]
             closest = sims[best, np.arange(len(best))]
             relative = np.divide(
                 closest, strongest[recs[ok]], out=np.zeros_like(closest), where=strongest[recs[ok]] > 0

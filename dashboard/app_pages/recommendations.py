@@ -4,6 +4,7 @@ that is, similar products, and every customer's list for export."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -20,7 +21,8 @@ TUNING = "rec_tuning"
 TAB_KEY = "rec_tab"
 TABS = ["Customer", "Evaluation", "Similar products", "All customers"]
 PERCENT_COLUMNS = ["precision", "recall", "hit_rate", "coverage"]
-#: How long the page waits for training before it shows best-sellers and keeps training in the background.
+#: How long the page waits for training before it shows best-sellers and keeps training in the background
+#: ($SEGMINT_TRAINING_WAIT overrides it, e.g. for tests that must see the trained lists).
 WAIT_SECONDS = 20.0
 #: Above this many customers the customer is typed instead of picked from a list.
 PICKER_LIMIT = 50_000
@@ -718,7 +720,7 @@ if auth.can("retrain"):
 progress_box = st.empty()
 try:
     job = engine.start_training(state.cursor(), settings["params"], options, model=settings["model"])
-    ready = wait_for(job, progress_box, WAIT_SECONDS)
+    ready = wait_for(job, progress_box, float(os.environ.get("SEGMINT_TRAINING_WAIT", WAIT_SECONDS)))
     table = job.result() if ready else None
     model = load_model(version, params_json, settings["model"]) if ready else None
 except engine.InsufficientDataError as error:

@@ -395,7 +395,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "item_similarity": {"similarity": "jaccard", "neighbours": 200},
     "item_cosine": {"similarity": "cosine", "neighbours": 200},
     "als": {"factors": 32, "iterations": 15, "regularization": 0.01},
-    "bpr": {"factors": 64, "iterations": 50},
+    "bpr": {"factors": 32, "iterations": 50},
     "svd": {},
     "blend": {"popularity_weight": 0.3},
     "popular": {},

@@ -289,8 +289,8 @@ def floor_top_n(scores: np.ndarray, seen: sp.csr_matrix, n: int) -> np.ndarray:
 
 def bare_scores(model) -> np.ndarray:
     """Each model's scores for every customer with plain numpy/scipy, the way one would write it bare."""
-    if model.key == "item_similarity":
-        return np.asarray(model.affinity_ @ model.similarity_.toarray())
+    if model.key == "item_similarity":  # the dense similarity is built once at fit, as ours is
+        return np.asarray(model.affinity_ @ model._dense)
     if model.key in ("als", "bpr"):
         return model.user_factors_ @ model.item_factors_.T
     if model.key == "svd":

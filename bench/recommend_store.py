@@ -39,8 +39,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         con = engine.connect(Path(tmp) / "store.duckdb", shared=False)
         started = time.perf_counter()
+        generate(con, customers, lines)
         with engine.transaction(con):
-            generate(con, customers, lines)
             engine.bump_data_version(con)
         print(
             f"store: {customers:,} customers, {lines:,} order lines (generated in {time.perf_counter() - started:.0f} s)"

@@ -18,6 +18,7 @@ from engine.recommend.data import (
     as_moment,
     check_enough,
     customer_history,
+    sample_customers,
     training_data,
     training_frame,
 )
@@ -142,6 +143,7 @@ __all__ = [
     "training_data",
     "customer_history",
     "check_enough",
+    "sample_customers",
     "as_moment",
     "build_trainset",
     "sample_negatives",

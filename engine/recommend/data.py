@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -294,6 +294,7 @@ def _training_query(
     event_weights: Mapping[str, float] | None,
     customer_id: str | None,
     until: dt.datetime | None,
+    customers: Sequence[str] | None = None,
 ) -> _Query:
     counts = _source_counts(con, until)
     if not any(counts.values()):
@@ -316,17 +317,22 @@ def _training_query(
     named["relevant_from"] = relevant_from
     if until is not None:
         named["until"] = until
+    only = ""
     if customer_id is not None:
         named["customer"] = str(customer_id)
+        only = "AND {col} = $customer"
+    elif customers is not None:
+        named["customers"] = [str(c) for c in customers]
+        only = "AND {col} IN (SELECT unnest($customers))"
     sql = _TRAINING_SQL.format(
         weights_cte=cte,
         quantile=_IMPLICIT_QUANTILE,
         until_i='AND "timestamp" < $until' if until is not None else "",
         until_ii='AND i."timestamp" < $until' if until is not None else "",
         until_o="AND order_date < $until" if until is not None else "",
-        customer_i="AND customer_id = $customer" if customer_id is not None else "",
-        customer_ii="AND i.customer_id = $customer" if customer_id is not None else "",
-        customer_o="AND customer_id = $customer" if customer_id is not None else "",
+        customer_i=only.format(col="customer_id"),
+        customer_ii=only.format(col="i.customer_id"),
+        customer_o=only.format(col="customer_id"),
     )
     return _Query(sql, named, sources, _rule_words(sources, weights, scale), scale, relevant_from)
 
@@ -371,6 +377,7 @@ def training_data(
     *,
     event_weights: Mapping[str, float] | None = None,
     until: dt.date | dt.datetime | str | None = None,
+    customers: Sequence[str] | None = None,
 ) -> TrainingData:
     """Every signal a customer gave, one row per customer and product, built in SQL.
 
@@ -385,6 +392,7 @@ def training_data(
     event_weights : default weight per lower-cased event type (``EVENT_WEIGHTS`` when None).
     until : keep only signals strictly before this date or moment; rows without a timestamp are left out
         then, as nothing says they came before.
+    customers : keep only these customers' signals (a sample for model choice on a big store).
 
     Returns
     -------
@@ -398,7 +406,7 @@ def training_data(
         With no signals at all, or fewer than 10 pairs, 2 customers or 2 products.
     """
     moment = as_moment(until)
-    query = _training_query(con, event_weights, None, moment)
+    query = _training_query(con, event_weights, None, moment, customers)
     frame = con.execute(f"SELECT * FROM ({query.sql}) ORDER BY customer_id, product_id", query.params).df()
     frame = _typed(frame)
     check_enough(frame)
@@ -418,6 +426,31 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     frame["last_at"] = pd.to_datetime(frame["last_at"])
     frame["first_at"] = pd.to_datetime(frame["first_at"])
     return frame.reset_index(drop=True)
+
+
+def sample_customers(
+    con: Connection, limit: int, *, until: dt.date | dt.datetime | str | None = None, seed: int = 42
+) -> list[str] | None:
+    """A seeded sample of ``limit`` customers with a signal (before ``until``), or None when there are
+    no more than ``limit``: model choice on a big store looks at a sample, chosen in SQL."""
+    moment = as_moment(until)
+    before_i = 'AND "timestamp" < $until' if moment is not None else ""
+    before_o = "AND order_date < $until" if moment is not None else ""
+    params: dict[str, Any] = {"until": moment} if moment is not None else {}
+    people = f"""
+        SELECT customer_id FROM interactions
+        WHERE customer_id IS NOT NULL AND product_id IS NOT NULL {before_i}
+        UNION
+        SELECT customer_id FROM orders WHERE customer_id IS NOT NULL AND product_id IS NOT NULL {before_o}
+    """
+    total = con.execute(f"SELECT count(*) FROM ({people})", params).fetchone()[0]
+    if total <= limit:
+        return None
+    rows = con.execute(
+        f"SELECT customer_id FROM ({people}) ORDER BY hash(customer_id, $seed), customer_id LIMIT $limit",
+        {**params, "seed": int(seed), "limit": int(limit)},
+    ).fetchall()
+    return sorted(r[0] for r in rows)
 
 
 def check_enough(frame: pd.DataFrame) -> None:
@@ -493,5 +526,6 @@ __all__ = [
     "training_data",
     "customer_history",
     "check_enough",
+    "sample_customers",
     "as_moment",
 ]

@@ -323,18 +323,20 @@ def date_holdout(
     test_size: float = 0.2,
     event_weights: Mapping[str, float] | None = None,
     until: dt.datetime | None = None,
+    customers: Sequence[str] | None = None,
 ) -> tuple[TrainingData, Split]:
     """The store's date holdout from the raw signals: training data strictly before the cut-off (as
     ``training_data(until=cutoff)``) and, as test, every pair first chosen on or after it.
 
     Returns (all training data, split) where ``split.train`` is the data before the cut-off. With ``until``
-    only signals before it exist for this holdout (the cut-off then falls before ``until``).
+    only signals before it exist for this holdout (the cut-off then falls before ``until``); with
+    ``customers`` only theirs.
     """
     from engine.recommend.data import training_data
 
-    everything = training_data(con, event_weights=event_weights, until=until)
+    everything = training_data(con, event_weights=event_weights, until=until, customers=customers)
     cutoff = date_cutoff(everything.ratings["first_at"], test_days, test_size)
-    before = training_data(con, event_weights=event_weights, until=cutoff)
+    before = training_data(con, event_weights=event_weights, until=cutoff, customers=customers)
     known = pd.MultiIndex.from_frame(before.ratings[["customer_id", "product_id"]])
     pairs = pd.MultiIndex.from_frame(everything.ratings[["customer_id", "product_id"]])
     test = everything.ratings[~pairs.isin(known) & everything.ratings["first_at"].notna()]

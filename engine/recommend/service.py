@@ -26,6 +26,7 @@ from engine.recommend.data import (
     TrainingData,
     _no_progress,
     as_moment,
+    sample_customers,
     training_data,
 )
 from engine.recommend.evaluation import (
@@ -128,15 +129,6 @@ def _model_key(
     }
 
 
-def _sample_customers(data: TrainingData, limit: int, seed: int = 42) -> TrainingData:
-    customers = data.ratings["customer_id"].unique()
-    if len(customers) <= limit:
-        return data
-    rng = np.random.default_rng(seed)
-    keep = set(rng.choice(customers, limit, replace=False).tolist())
-    return data.subset(data.ratings[data.ratings["customer_id"].isin(keep)])
-
-
 def select_model(
     con: Connection,
     params: Mapping[str, Any] | None = None,
@@ -152,10 +144,13 @@ def select_model(
     what customers chose for the first time after it) and pick the model that ships by ``rules``, or
     honour a pinned ``model``. Uses ``SELECTION_CUSTOMERS`` customers at most."""
     moment = as_moment(until)
+    report = progress or _no_progress
+    report(0.0, "Preparing the holdout")
+    sample = sample_customers(con, SELECTION_CUSTOMERS, until=moment)
     try:
-        data, split = date_holdout(con, event_weights=event_weights, until=moment)
+        data, split = date_holdout(con, event_weights=event_weights, until=moment, customers=sample)
     except InsufficientDataError:
-        data = training_data(con, event_weights=event_weights, until=moment)
+        data = training_data(con, event_weights=event_weights, until=moment, customers=sample)
         split = random_split(data.ratings)
     if split.kind == "date" and _scoreable(split) < rules.min_customers:
         by_date = _scoreable(split)
@@ -168,17 +163,14 @@ def select_model(
             + f" (A date split would have left only {by_date:,} customers to score, fewer than "
             f"{rules.min_customers:,}.)",
         )
-    if data.n_customers > SELECTION_CUSTOMERS:
-        sample = _sample_customers(data, SELECTION_CUSTOMERS)
-        keep = set(sample.ratings["customer_id"])
+    if sample is not None:
         split = type(split)(
-            split.train[split.train["customer_id"].isin(keep)].reset_index(drop=True),
-            split.test[split.test["customer_id"].isin(keep)].reset_index(drop=True),
+            split.train,
+            split.test,
             split.kind,
-            split.description + f" Measured on a sample of {SELECTION_CUSTOMERS:,} customers.",
+            split.description + f" Measured on a sample of {len(sample):,} customers.",
             split.cutoff,
         )
-        data = sample
     evaluation = evaluate_models(data, split=split, k=k, params=params, max_customers=None, progress=progress)
     return choose_model(evaluation, rules, pinned=_check_pin(model))
 
@@ -211,7 +203,6 @@ def train_recommender(
     if stored is not None:
         return stored
     report = progress or _no_progress
-    data = training_data(con, event_weights=event_weights, until=moment)
     try:
         choice = select_model(
             con,
@@ -226,6 +217,8 @@ def train_recommender(
             raise
         choice = None  # too little history to hold any out: best-sellers ship, and the page says why
     chosen = choice.model if choice is not None else "popular"
+    report(0.7, "Reading every rating, event and purchase")
+    data = training_data(con, event_weights=event_weights, until=moment)
     report(0.72, f"Training {MODEL_LABELS.get(chosen, chosen)} on everything")
     if chosen == "blend":
         shipped = build_model("blend", params, {"base": build_model(choice.blended or "item_similarity")})

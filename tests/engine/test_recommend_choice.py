@@ -251,3 +251,15 @@ def test_item_similarity_by_hand():
     assert scores[col["y"]] == pytest.approx(5 * 2 / 3) and scores[col["z"]] == pytest.approx(5 * 1 / 3)
     recs = jaccard.recommend(["c"], n=2)
     assert recs["product_id"].tolist() == ["y", "z"] and recs["because_product_id"].tolist() == ["x", "x"]
+
+
+def test_on_a_big_store_the_choice_looks_at_a_sample_of_customers(taste_store, monkeypatch):
+    monkeypatch.setattr(service, "SELECTION_CUSTOMERS", 300)
+    sample = engine.sample_customers(taste_store, 300)
+    assert len(sample) == 300 and sample == engine.sample_customers(taste_store, 300)  # seeded
+    assert engine.sample_customers(taste_store, 600) is None  # everyone fits
+    shipped = engine.train_recommender(taste_store)
+    evaluation = shipped.choice_.evaluation
+    assert "Measured on a sample of 300 customers." in evaluation.description
+    assert set(evaluation.per_customer.index) <= set(sample)
+    assert shipped.n_users_ == 600  # the chosen model is trained on everyone

@@ -468,25 +468,50 @@ def customer_view(
             st.plotly_chart(charts_recommend.category_mix_chart(history, recs), width="stretch")
 
 
-def evaluation_view(version: int, settings: dict[str, Any], shipped: str) -> None:
+def evaluation_view(
+    version: int, settings: dict[str, Any], shipped: str, choice: engine.ModelChoice | None
+) -> None:
     options = settings["options"]
-    split = st.radio("Hold out", list(SPLITS), format_func=SPLITS.get, horizontal=True, key="rec_split")
+    chosen_by = (
+        choice.evaluation.split if choice is not None and choice.evaluation.split in SPLITS else "date"
+    )
+    split = st.radio(
+        "Hold out",
+        list(SPLITS),
+        index=list(SPLITS).index(chosen_by),
+        format_func=SPLITS.get,
+        horizontal=True,
+        key="rec_split",
+        help="The model that ships was chosen on the first selected holdout.",
+    )
     baselines = st.toggle(
         "Also compare Surprise's rating baselines",
         key="rec_rating_baselines",
         help="BaselineOnly, KNNBaseline and NormalPredictor: rating-error benchmarks for SVD (slower).",
     )
     box = st.empty()
+    same_as_choice = (
+        choice is not None
+        and split == choice.evaluation.split
+        and not baselines
+        and float(options["diversity"]) == 0
+        and int(options["n"]) == choice.evaluation.k
+    )
     try:
-        result = engine.evaluate_recommender(
-            state.cursor(),
-            split=split,
-            k=int(options["n"]),
-            params=settings["params"],
-            diversity=float(options["diversity"]),
-            diversity_by=options["diversity_by"],
-            rating_baselines=baselines,
-            progress=progress_in(box),
+        # the comparison the model was chosen by, when the settings ask for exactly that one
+        result = (
+            choice.evaluation
+            if same_as_choice
+            else engine.evaluate_recommender(
+                state.cursor(),
+                split=split,
+                k=int(options["n"]),
+                params=settings["params"],
+                diversity=float(options["diversity"]),
+                diversity_by=options["diversity_by"],
+                rating_baselines=baselines,
+                progress=progress_in(box),
+            )
         )
     except engine.EngineError as error:
         box.empty()
@@ -791,7 +816,7 @@ with tabs[0]:
         customer_view(version, table, verb, scale, options)
 with tabs[1]:
     if tabs[1].open:
-        evaluation_view(version, settings, shipped_key)
+        evaluation_view(version, settings, shipped_key, model.choice_)
 with tabs[2]:
     if tabs[2].open:
         similar_view(version, model)

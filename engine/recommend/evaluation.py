@@ -1189,10 +1189,14 @@ def evaluate_recommender(
     stored = get_blob(con, "recommend_evaluation", key)
     if stored is not None:
         return stored
+    from engine.recommend.data import sample_customers
+    from engine.recommend.service import SELECTION_CUSTOMERS
+
+    sample = sample_customers(con, SELECTION_CUSTOMERS)  # a big store is judged on a sample of customers
     if split == "date":
-        data, parts = date_holdout(con)
+        data, parts = date_holdout(con, customers=sample)
     else:
-        data, parts = training_data(con), split
+        data, parts = training_data(con, customers=sample), split
     models = RANKING_MODELS + (RATING_BASELINES if rating_baselines and data.has_explicit else ())
     result = evaluate_models(
         data,

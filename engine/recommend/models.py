@@ -20,6 +20,7 @@ import copy
 import inspect
 import io
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -582,6 +583,42 @@ class _EpochReporter(io.TextIOBase):
         return len(text)
 
 
+class _ThreadStdout(io.TextIOBase):
+    """Standard output that sends each thread's text to that thread's own reporter, if it has one.
+
+    Surprise reports SVD epochs only by printing; ``contextlib.redirect_stdout`` swaps ``sys.stdout`` for
+    the whole process, so two trainings at once (a page and a background job) would steal each other's
+    lines. This router is installed once and routes by thread.
+    """
+
+    def __init__(self, fallback):
+        self.fallback = fallback
+        self.routes: dict[int, io.TextIOBase] = {}
+
+    def write(self, text: str) -> int:
+        target = self.routes.get(threading.get_ident(), self.fallback)
+        return target.write(text)
+
+    def flush(self) -> None:
+        self.fallback.flush()
+
+
+_router_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stdout_to(reporter: io.TextIOBase):
+    with _router_lock:
+        router = sys.stdout if isinstance(sys.stdout, _ThreadStdout) else _ThreadStdout(sys.stdout)
+        sys.stdout = router
+        router.routes[threading.get_ident()] = reporter
+    try:
+        yield
+    finally:
+        with _router_lock:
+            router.routes.pop(threading.get_ident(), None)
+
+
 class Recommender(RankingModel):
     """Surprise SVD with a fast batch top-N, cold-start fallbacks and explanations: the rating model.
 
@@ -679,7 +716,7 @@ class Recommender(RankingModel):
             algo.fit(trainset)
         else:
             progress(0.0, f"Training SVD on {len(train):,} ratings")
-            with contextlib.redirect_stdout(_EpochReporter(progress, self.n_epochs, sys.__stdout__)):
+            with _stdout_to(_EpochReporter(progress, self.n_epochs, sys.__stdout__)):
                 algo.fit(trainset)
         self.algo_ = algo
         self._set_learned(trainset, algo, encoded, len(observed))

@@ -745,7 +745,9 @@ if auth.can("retrain"):
 progress_box = st.empty()
 try:
     job = engine.start_training(state.cursor(), settings["params"], options, model=settings["model"])
-    ready = wait_for(job, progress_box, float(os.environ.get("SEGMINT_TRAINING_WAIT", WAIT_SECONDS)))
+    # a small store trains in seconds: wait and show its lists; a big one shows best-sellers at once
+    wait = WAIT_SECONDS if engine.trains_quickly(state.cursor()) else 1.0
+    ready = wait_for(job, progress_box, float(os.environ.get("SEGMINT_TRAINING_WAIT", wait)))
     table = job.result() if ready else None
     model = load_model(version, params_json, settings["model"]) if ready else None
 except engine.InsufficientDataError as error:

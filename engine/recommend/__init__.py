@@ -88,6 +88,7 @@ from engine.recommend.service import (
     DEFAULT_PARAMS,
     EXPORT_COLUMNS,
     MODEL_CHOICES,
+    QUICK_TRAINING_ROWS,
     SELECTION_CUSTOMERS,
     PersonaTrait,
     RecommendOptions,
@@ -120,6 +121,7 @@ from engine.recommend.service import (
     svd_settings,
     top_n_export,
     train_recommender,
+    trains_quickly,
 )
 from engine.recommend.trainset import (
     Interactions,
@@ -231,6 +233,8 @@ __all__ = [
     "recommendations_ready",
     "TrainingJob",
     "start_training",
+    "trains_quickly",
+    "QUICK_TRAINING_ROWS",
     "customer_recommendations",
     "best_seller_list",
     "export_recommendations",

@@ -623,6 +623,18 @@ def recommendations_ready(
 
 # ----------------------------------------------------------------------------------------- background
 
+#: Stores with at most this many rating, event and order rows usually train within seconds; above it the
+#: page shows best-sellers at once instead of waiting for training first.
+QUICK_TRAINING_ROWS = 1_000_000
+
+
+def trains_quickly(con: Connection) -> bool:
+    """Whether training usually finishes within seconds here (at most ``QUICK_TRAINING_ROWS`` signal rows)."""
+    rows = con.execute(
+        "SELECT (SELECT count(*) FROM orders) + (SELECT count(*) FROM interactions)"
+    ).fetchone()[0]
+    return int(rows) <= QUICK_TRAINING_ROWS
+
 
 @dataclass
 class TrainingJob:
@@ -942,6 +954,8 @@ __all__ = [
     "batch_recommendations",
     "recommendations_table",
     "recommendations_ready",
+    "QUICK_TRAINING_ROWS",
+    "trains_quickly",
     "TrainingJob",
     "start_training",
     "customer_recommendations",

@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from engine import rfm
 from engine.errors import InsufficientDataError, SchemaError
 from engine.store import Connection, extra_columns, quote_ident, table_columns
 
@@ -592,15 +593,7 @@ RESPONSE_SOURCES = ("orders", "experiments")
 def _segment_source(con: Connection, segment_table: str | None, segment_column: str) -> tuple[str, str]:
     """(quoted table, quoted segment column) of the customer segments to join."""
     if segment_table is None:
-        from engine import rfm
-
-        finder = getattr(rfm, "segment_table_name", None)
-        if finder is None:
-            raise InsufficientDataError(
-                "Customer segments are not available in this version, so responses cannot be split by "
-                "segment. Campaign and experiment results above are unaffected."
-            )
-        segment_table = finder(con)
+        segment_table = rfm.segment_table_name(con)
     cols = {c for c, _ in table_columns(con, segment_table)}
     missing = {"customer_id", segment_column} - cols
     if missing:
@@ -644,7 +637,7 @@ def segment_response(
     Raises
     ------
     InsufficientDataError
-        When no customer-level rows can be joined, or segments are unavailable.
+        When no customer-level rows can be joined.
     """
     if source not in RESPONSE_SOURCES:
         raise SchemaError(

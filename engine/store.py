@@ -37,9 +37,8 @@ from engine.errors import ConcurrentChangeError, EngineError, StoreBusyError
 from engine.schema import LOAD_ID_COLUMN, TABLES, Table
 
 DEFAULT_DB = Path("data") / "segmint.duckdb"
-# The bundled sample CSVs: ``engine.sample.SAMPLE_DIR`` (a test keeps them equal; the sample module builds
-# on this one, so it cannot be imported here).
-SAMPLE_DATA_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+# The bundled sample CSVs (written by ``engine.sample``, which builds on this module; the store may read them).
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 STAGING_FOLDER = "staging"
 
 # Options of the locked-down connection that DuckDB accepts at open time; ``allowed_directories``,
@@ -133,7 +132,7 @@ RECOVERY_WARNINGS: list[str] = []
 def allowed_directories(path: str | os.PathLike | None = None) -> list[Path]:
     """The only folders the locked-down connection to the store ``path`` may read from or write to:
     the upload staging folder beside the store file and the bundled sample folder."""
-    return [db_path(path).parent / STAGING_FOLDER, SAMPLE_DATA_DIR]
+    return [db_path(path).parent / STAGING_FOLDER, SAMPLE_DIR]
 
 
 def connect(path: str | os.PathLike | None = None, *, shared: bool = True, locked: bool = True) -> Connection:
@@ -796,7 +795,7 @@ def fetch_df(con: Connection, sql: str, params: Iterable[Any] | None = None) -> 
 __all__ = [
     "Connection",
     "DEFAULT_DB",
-    "SAMPLE_DATA_DIR",
+    "SAMPLE_DIR",
     "StoreWriteError",
     "RECOVERY_WARNINGS",
     "allowed_directories",

@@ -16,6 +16,7 @@ aside and the store opens at its last checkpoint. Both leave a warning the app s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -606,11 +607,29 @@ def is_sample_data(con: Connection) -> bool:
 
 
 # ---------------------------------------------------------------- stored results
+#
+# Stored results and models are keyed by kind, parameters, data version and code version: a table or a
+# pickled model written by other engine code (an older release, or a newer one on a shared store) is never
+# read back; it is computed again and replaces the old entry's role. The code version is folded into the
+# key, so every caller of this API gets it without passing anything.
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of every engine source file (their paths and bytes): changes whenever the engine's code
+    does, so results stored by other code are not loaded. Computed once per process (a few milliseconds)."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def result_key(params: dict[str, Any] | None) -> str:
-    """A stable short key for a parameter set (JSON with sorted keys, hashed)."""
-    text = json.dumps(params or {}, sort_keys=True, default=str)
+    """A stable short key for a parameter set under this code version (JSON with sorted keys, hashed)."""
+    text = json.dumps({"code": code_version(), "params": params or {}}, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -667,7 +686,8 @@ def result_table(con: Connection, kind: str, params: dict[str, Any] | None = Non
 
 
 def get_blob(con: Connection, kind: str, params: dict[str, Any] | None = None) -> Any | None:
-    """A stored Python object (a trained model) for this kind, parameters and data version, or None.
+    """A stored Python object (a trained model) for this kind, parameters, data version and code version,
+    or None.
 
     Blobs are written only by this process's own ``put_blob``; they are never read from uploads.
     """
@@ -828,6 +848,7 @@ __all__ = [
     "get_blob",
     "put_blob",
     "prune_results",
+    "code_version",
     "computing",
     "compute_once",
     "cached_result",

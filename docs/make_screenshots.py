@@ -13,18 +13,14 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from tests.support.browser import observed, wait_until_drawn
 from tests.support.server import CHROMIUM, CHROMIUM_ARGS, REPO, running_server
 
 PAGES = ["overview", "segments", "personas", "recommendations", "campaigns", "experiments", "data"]
 
 
 def settle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"]')
-    page.wait_for_timeout(2000)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000
-    )
-    page.wait_for_timeout(1500)
+    wait_until_drawn(page, timeout=300_000)
 
 
 def main() -> None:
@@ -38,7 +34,7 @@ def main() -> None:
         sync_playwright() as p,
     ):
         url = server.url
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        browser = observed(p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)))
         page = browser.new_page(viewport={"width": 1440, "height": 1500})
         for name in PAGES:
             page.goto(f"{url}/{'' if name == 'overview' else name}")

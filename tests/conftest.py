@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import engine
+from tests.support.browser import observed, wait_until_settled
 from tests.support.server import CHROMIUM, CHROMIUM_ARGS, REPO, running_server
 
 
@@ -136,7 +137,8 @@ def app_server(sample_db_file, tmp_path):
 
 @pytest.fixture
 def browser():
-    """A headless Debian Chromium driven by Playwright; skipped only where chromium is not installed."""
+    """A headless Debian Chromium driven by Playwright, whose pages report Streamlit's runs (for
+    ``wait_for_app``); skipped only where chromium is not installed."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing on CI: .ci/run must install chromium")
@@ -145,18 +147,13 @@ def browser():
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
-        yield b
+        yield observed(b)
         b.close()
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has finished the current run (no running status widget)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
-    page.wait_for_timeout(300)
+    """Wait until Streamlit has answered every run the page asked for (tests/support/browser.py)."""
+    wait_until_settled(page, timeout)
 
 
 def assert_no_exception(page) -> None:

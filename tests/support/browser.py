@@ -72,7 +72,8 @@ SETTLED = """(grace) => {
   if (!runs) throw new Error('this page has no run observer: open it through observed(browser)');
   const answered = runs.requested > runs.input || performance.now() - runs.inputAt > grace;
   return answered && runs.finished > 0 && runs.finished > runs.requested && runs.finished > runs.started
-    && !document.querySelector('[data-testid="stStatusWidget"]');
+    && !document.querySelector('[data-testid="stStatusWidget"], [data-testid="stAppSkeleton"]')
+    && !document.querySelector('[data-testid="stSkeleton"]');  // an element whose code is still loading
 }"""
 
 
@@ -103,12 +104,20 @@ def wait_until_settled(page, timeout: float = 60_000) -> None:
     page.wait_for_function(SETTLED, arg=INPUT_GRACE_MS, timeout=timeout, polling=100)
 
 
-DRAWN = """() => document.fonts.status === 'loaded' && Array.from(
-  document.querySelectorAll('[data-testid="stPlotlyChart"]')
-).every((chart) => chart.querySelector('.main-svg'))"""
+# Charts and tables draw after the run that sent them: for a screenshot, wait until fonts are loaded, every
+# Plotly chart has its SVG, and the page has not changed for ``STILL_MS``.
+STILL_MS = 750
+DRAWN = """(still) => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const ready = document.fonts.status === 'loaded' && main && Array.from(
+    document.querySelectorAll('[data-testid="stPlotlyChart"]')).every((chart) => chart.querySelector('.main-svg'));
+  const size = ready ? main.innerHTML.length : -1, now = performance.now(), last = window.__segmintDrawn;
+  if (!last || last.size !== size) { window.__segmintDrawn = {size: size, since: now}; return false; }
+  return size >= 0 && now - last.since >= still;
+}"""
 
 
 def wait_until_drawn(page, timeout: float = 60_000) -> None:
-    """``wait_until_settled``, then until fonts are loaded and every Plotly chart has drawn (screenshots)."""
+    """``wait_until_settled``, then until everything the run sent has drawn and stays still (screenshots)."""
     wait_until_settled(page, timeout)
-    page.wait_for_function(DRAWN, timeout=timeout, polling=100)
+    page.wait_for_function(DRAWN, arg=STILL_MS, timeout=timeout, polling=250)

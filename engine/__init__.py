@@ -24,8 +24,11 @@ _LAZY = ("sample", "rfm", "segments", "personas", "recommend", "evaluation", "ca
 
 
 def _declared_names(module: str) -> list[str]:
-    """The literal ``__all__`` of an engine module, read without importing it."""
-    tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+    """The literal ``__all__`` of an engine module or package, read without importing it."""
+    path = Path(__file__).parent / f"{module}.py"
+    if not path.exists():
+        path = Path(__file__).parent / module / "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
         targets = (
             node.targets

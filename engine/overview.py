@@ -123,6 +123,46 @@ def revenue_over_time(
     ).df()
 
 
+def period_end(period: dt.date, grain: str) -> dt.date:
+    """The last day of the ``grain`` (day, week starting Monday, month, quarter) that starts on ``period``."""
+    step = {
+        "day": pd.DateOffset(days=1),
+        "week": pd.DateOffset(weeks=1),
+        "month": pd.DateOffset(months=1),
+        "quarter": pd.DateOffset(months=3),
+    }[grain]
+    return (pd.Timestamp(period) + step - pd.Timedelta(days=1)).date()
+
+
+def partial_periods(
+    periods, grain: str, first_day: dt.date | None, last_day: dt.date | None
+) -> list[dt.date]:
+    """The periods of a time chart that the data covers only in part: the first when it starts before
+    ``first_day``, the last when it ends after ``last_day`` (the first and last day with data, or of the
+    chosen range, whichever is narrower). Their totals are lower than a full period's, so every time chart
+    marks them."""
+    out = []
+    for value in periods:
+        period = pd.Timestamp(value).date()
+        starts_early = first_day is not None and period < first_day
+        ends_late = last_day is not None and period_end(period, grain) > last_day
+        if starts_early or ends_late:
+            out.append(period)
+    return out
+
+
+def covered_days(
+    con: Connection, start: dt.date | None = None, end: dt.date | None = None
+) -> tuple[dt.date, dt.date] | None:
+    """First and last day that both hold orders and fall in [start, end]: what a time chart covers."""
+    bounds = data_bounds(con)
+    if bounds is None:
+        return None
+    first = max(bounds[0], start) if start else bounds[0]
+    last = min(bounds[1], end) if end else bounds[1]
+    return first, last
+
+
 def _range(start, end) -> tuple[str, list]:
     clauses, params = [], []
     if start:
@@ -235,4 +275,7 @@ __all__ = [
     "new_vs_returning",
     "cohort_retention",
     "table_profile",
+    "period_end",
+    "partial_periods",
+    "covered_days",
 ]

@@ -145,7 +145,7 @@ def show_table(frame: pd.DataFrame, columns: list[str], key: str, file_name: str
         hide_index=True,
         width="stretch",
         key=f"tbl_{key}",
-        placeholder="n/a",
+        placeholder="—",
     )
     components.csv_download(shown, file_name, key=f"dl_{key}")
 
@@ -197,7 +197,7 @@ def planner(default_rate: float | None, follows: str = "") -> None:
             Kpi("Customers in total", fmt_int(result.total)),
             Kpi(
                 "Days to run",
-                "n/a" if result.days is None else f"{result.days:,}",
+                "—" if result.days is None else f"{result.days:,}",
                 help="Total customers / customers per day; run whole weeks to even out weekday effects.",
             ),
             Kpi(

@@ -347,6 +347,20 @@ with tab_clusters:
                     ),
                 ]
             )
+            if k == "auto" and model.k_reason_:
+                st.caption(f":material/info: {model.k_reason_}")
+            if k == "auto" and model.alternative_k_ is not None:
+
+                def use_finer(finer: int = model.alternative_k_) -> None:
+                    st.session_state["segments_k_mode"] = "Choose"
+                    st.session_state["segments_k"] = finer
+
+                st.button(
+                    f"Use k = {model.alternative_k_} instead (silhouette {model.alternative_silhouette_:.2f})",
+                    key="segments_use_finer_k",
+                    on_click=use_finer,
+                    icon=":material/call_split:",
+                )
             for note in model.notes_:
                 st.info(note, icon=":material/info:")
             profile = model.profile_.rename(columns={"name": "cluster_name"})

@@ -386,7 +386,7 @@ def analyse_counts(
                 f"{blank:,} units have no {outcome.label.lower()} value; they count as "
                 f"{'not converted' if outcome.kind == 'binary' else 'zero'}."
             )
-    if not revenue_available:
+    if any(o.name == REVENUE for o in outcomes) and not revenue_available:
         notes.append("The experiment file has no revenue, so revenue per exposed unit is not shown.")
 
     level, text, verdicts = verdict(

@@ -159,3 +159,26 @@ def test_report_errors_are_plain(capsys, store_file):
     assert "--experiment" in capsys.readouterr().err
     assert segmint(["report", "experiments", "--experiment", "nope", "--db", str(store_file)]) == 2
     engine.close_all()
+
+
+def test_every_report_page_and_section_is_documented():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Numbers from the command line") :]
+    for page in engine.PAGES:
+        assert f"| `{page}` |" in table, page
+    for section in (
+        "kpis",
+        "revenue_per_month",
+        "cluster_choice",
+        "totals",
+        "best_by_roi",
+        "analysis",
+        "results",
+    ):
+        assert f"`{section}`" in table, section
+    definitions = readme[readme.index("## Definitions") :]
+    for word in ("Revenue", "Orders", "Average order", "Repeat rate", "Active customers", "ROAS", "ROI", "CPA",
+                 "CTR", "Conversion rate"):  # fmt: skip
+        assert f"**{word}**" in definitions, word

@@ -214,7 +214,7 @@ if totals.assumed_revenue:
         f"include it.",
         icon=":material/warning:",
     )
-elif totals.rows_without_revenue:
+elif totals.rows_without_revenue and totals.revenue is not None:
     st.info(
         f"{totals.rows_without_revenue:,} campaign rows have no revenue, so revenue, ROAS and ROI count only the "
         f"rows that do. Set a **value per conversion** above to estimate the rest.",
@@ -262,10 +262,11 @@ candidates = [
 ]
 # the cards the file can fill, at most six: a file without revenue shows CPA and CPC instead of ROAS and ROI
 components.kpi_row([k for k in candidates if k is not None][:6])
-if "roas" not in available and not totals.assumed_revenue:
-    st.caption(
-        ":material/info: The campaign file has no revenue, so ROAS and ROI are not shown. Set a "
-        "**value per conversion** above to estimate them."
+if totals.revenue is None:
+    st.info(
+        "The campaign file has no revenue, so ROAS and ROI are not shown. Set a **value per conversion** "
+        "above to estimate them.",
+        icon=":material/info:",
     )
 
 if totals.unpaid_revenue or totals.unpaid_conversions:

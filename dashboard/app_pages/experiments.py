@@ -131,17 +131,19 @@ RESULT_HEADERS = {
     "outcome_name": "Outcome",
     "units": "Units",
     "successes": "Successes",
-    "value": "Rate / mean",
+    "value": "Rate or mean",
     "value_ci_low": "Low",
     "value_ci_high": "High",
     "test": "Test",
 }
 
 
-def show_table(frame: pd.DataFrame, columns: list[str], key: str, file_name: str) -> None:
+def show_table(
+    frame: pd.DataFrame, columns: list[str], key: str, file_name: str, kinds: dict[str, str] | None = None
+) -> None:
     shown = frame[[c for c in columns if c in frame.columns]]
     st.dataframe(
-        cc.styled_table(shown, RESULT_HEADERS),
+        cc.styled_table(shown, RESULT_HEADERS, kinds),
         hide_index=True,
         width="stretch",
         key=f"tbl_{key}",
@@ -436,27 +438,38 @@ if len(result.outcomes) > 1:
         "The corrected p-value accounts for every row below."
     )
     every = result.results.assign(outcome_name=result.results["outcome"].map(lambda n: labels.get(n, n)))
-    show_table(
-        every,
-        [
-            "outcome_name",
-            "variant",
-            "units",
-            "successes",
-            "value",
-            "value_ci_low",
-            "value_ci_high",
-            "abs_lift",
-            "abs_lift_ci_low",
-            "abs_lift_ci_high",
-            "rel_lift",
-            "test",
-            "p_value",
-            "p_value_adjusted",
-        ],
-        "outcomes",
-        f"experiment_{experiment_id}_outcomes.csv",
+    number = dict.fromkeys(
+        ["value", "value_ci_low", "value_ci_high", "abs_lift", "abs_lift_ci_low", "abs_lift_ci_high"], "ratio"
     )
+    rate = dict.fromkeys(["value", "value_ci_low", "value_ci_high"], "pct2") | dict.fromkeys(
+        ["abs_lift", "abs_lift_ci_low", "abs_lift_ci_high"], "pts"
+    )
+    for name in result.outcomes:
+        part = every[every["outcome"] == name]
+        is_rate = part["kind"].iloc[0] == "binary"
+        show_table(
+            part,
+            [
+                "outcome_name",
+                "variant",
+                "units",
+                *(["successes"] if is_rate else []),
+                "value",
+                "value_ci_low",
+                "value_ci_high",
+                "abs_lift",
+                "abs_lift_ci_low",
+                "abs_lift_ci_high",
+                "rel_lift",
+                "test",
+                "p_value",
+                "p_value_adjusted",
+            ],
+            f"outcome_{name}",
+            f"experiment_{experiment_id}_{name}.csv",
+            kinds=(rate if is_rate else number)
+            | {"rel_lift": "spct", "units": "count", "successes": "count"},
+        )
 
 with st.expander(
     "Sample-ratio check and data notes",

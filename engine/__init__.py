@@ -20,15 +20,25 @@ from engine.schema import *  # noqa: F403
 from engine.store import *  # noqa: F403
 
 _EAGER = (errors, schema, store, export, ingest, overview)
-_LAZY = ("sample", "rfm", "segments", "personas", "recommend", "campaigns", "experiments")
+_LAZY = (
+    "sample",
+    "rfm",
+    "segments",
+    "personas",
+    "recommend",
+    "campaigns",
+    "experiments",
+    "report",
+)
 
 
-def _declared_names(module: str) -> list[str]:
-    """The literal ``__all__`` of an engine module or package, read without importing it."""
-    path = Path(__file__).parent / f"{module}.py"
-    if not path.exists():
-        path = Path(__file__).parent / module / "__init__.py"
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:
+    """The literal ``__all__`` of an engine module (``engine/<module>.py``) or package
+    (``engine/<module>/__init__.py``), read without importing it."""
+    source = root / f"{module}.py"
+    if not source.exists():
+        source = root / module / "__init__.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
     for node in tree.body:
         targets = (
             node.targets
@@ -38,13 +48,17 @@ def _declared_names(module: str) -> list[str]:
             else []
         )
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
-            return list(ast.literal_eval(node.value))
+            try:
+                return list(ast.literal_eval(node.value))
+            except ValueError:  # built from its parts' lists: import it to read them (slower, still right)
+                return list(importlib.import_module(f"engine.{module}").__all__)
     return []
 
 
 _LAZY_NAMES = {name: module for module in _LAZY for name in _declared_names(module)}
 
-__all__ = [name for module in _EAGER for name in module.__all__] + list(_LAZY_NAMES)
+# each name once, though a package may re-export a name of a lower module (engine.sample.SAMPLE_DIR)
+__all__ = list(dict.fromkeys([name for module in _EAGER for name in module.__all__] + list(_LAZY_NAMES)))
 
 
 def __getattr__(name: str):

@@ -20,6 +20,8 @@ segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping 
 segmint sample                         reset the store to the bundled sample data
 segmint recommend --top N --out FILE [--model auto|item_similarity|item_cosine|als|bpr|blend|svd|popular]
              [--train-until YYYY-MM-DD]   every customer's top N as CSV
+segmint report overview|segments|personas|campaigns|experiments|recommendations [--from DATE --to DATE]
+               [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins"""
 
 
@@ -207,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
             return _user(rest)
         if command == "recommend":
             return _recommend(rest)
+        if command == "report":
+            from engine.report import report_command
+
+            return report_command(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -186,6 +187,9 @@ class CustomerClusterer:
     feature_names_ : names of the transformed features.
     projection_ : PCA of the scaled sample for 2-D plots (None when every customer is identical).
     notes_ : list of plain-language notes (k lowered, stability skipped ...).
+    alternative_k_, alternative_silhouette_ : when automatic k picks 2, the best k in 3..8 and its
+        silhouette (a finer split to offer); None and NaN otherwise.
+    k_reason_ : why automatic k chose what it chose, in words ("" for a k given by the user).
     """
 
     def __init__(
@@ -389,8 +393,46 @@ class CustomerClusterer:
         report(0.95, "Naming clusters")
         self.profile_ = self._profile(data)
         self.names_ = list(self.profile_["name"])
+        self._explain_k(curve)
         report(1.0, "Done")
         return self
+
+    # words for the features the two-cluster explanation may name
+    _FEATURE_WORDS = {"recency_days": "days since the last order", "frequency": "orders", "monetary": "spend"}
+
+    def _explain_k(self, curve: pd.DataFrame | None) -> None:
+        """Set ``alternative_k_``, ``alternative_silhouette_`` and ``k_reason_`` (see the class docstring)."""
+        self.alternative_k_: int | None = None
+        self.alternative_silhouette_ = float("nan")
+        self.k_reason_ = ""
+        if curve is None or self.k_ != 2:
+            if curve is not None:
+                self.k_reason_ = (
+                    f"k = {self.k_} has the best silhouette ({self.silhouette_:.2f}) of the k tried "
+                    f"({int(curve['k'].min())}-{int(curve['k'].max())})."
+                )
+            return
+        finer = curve[(curve["k"] >= 3) & (curve["k"] <= 8)].dropna()
+        if len(finer):
+            top = finer.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
+            self.alternative_k_ = int(top["k"])
+            self.alternative_silhouette_ = float(top["silhouette"])
+        # the RFM feature whose centres differ most (in scaled units) is what the two groups are about
+        rfm_idx = [self.feature_names_.index(f) for f in RFM_FEATURES if f in self.feature_names_]
+        gaps = np.abs(self.cluster_centers_[0, rfm_idx] - self.cluster_centers_[1, rfm_idx])
+        feature = RFM_FEATURES[int(np.argmax(gaps))]
+        medians = self.profile_[f"median_{feature}"].tolist()
+        self.k_reason_ = (
+            f"k = 2 separates customers most cleanly (silhouette {self.silhouette_:.2f}): the two groups "
+            f"differ mostly in {self._FEATURE_WORDS[feature]} (median {medians[0]:,.0f} vs {medians[1]:,.0f}). "
+            "Silhouette rewards a few well-separated groups, so one strong split such as one-time vs repeat "
+            "buyers often wins."
+        )
+        if self.alternative_k_ is not None:
+            self.k_reason_ += (
+                f" The best finer split is k = {self.alternative_k_} (silhouette "
+                f"{self.alternative_silhouette_:.2f})."
+            )
 
     def _silhouette(self, sample: np.ndarray, labels: np.ndarray) -> float:
         """Silhouette on the first ``SILHOUETTE_POINTS`` rows of the (already random) sample."""
@@ -519,40 +561,66 @@ def cluster_features(
     return con.execute(sql, [rfm.NO_PURCHASES]).df()
 
 
+@dataclass(frozen=True)
+class ClusterParams:
+    """How customers are clustered: the settings of ``CustomerClusterer`` (see it for each one).
+
+    Together with the as-of date they key the stored clusters, so every caller that passes the same
+    settings reads the same fitted result.
+    """
+
+    k: int | str = "auto"
+    attributes: tuple[str, ...] = ()
+    k_range: tuple[int, int] = (2, 10)
+    sample_size: int = 5000
+    random_state: int = 42
+    n_bootstrap: int = 10
+
+    def __post_init__(self) -> None:
+        # lists are accepted and kept as tuples: the settings stay hashable and compare by value
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        object.__setattr__(self, "k_range", tuple(int(v) for v in self.k_range))
+
+    def estimator(self) -> CustomerClusterer:
+        """An unfitted ``CustomerClusterer`` with these settings."""
+        return CustomerClusterer(**asdict(self))
+
+    def store_key(self, as_of: dt.date) -> dict[str, Any]:
+        """The parameters the stored clusterer and labels are kept under."""
+        return {
+            "k": self.k,
+            "attributes": list(self.attributes),
+            "as_of": as_of.isoformat(),
+            "k_range": list(self.k_range),
+            "sample_size": self.sample_size,
+            "random_state": self.random_state,
+            "n_bootstrap": self.n_bootstrap,
+        }
+
+
 def fit_clusters(
     con: Connection,
-    k: int | str = "auto",
-    attributes: Sequence[str] = (),
+    params: ClusterParams = ClusterParams(),
     as_of: dt.date | str | None = None,
-    k_range: tuple[int, int] = (2, 10),
-    sample_size: int = 5000,
-    random_state: int = 42,
-    n_bootstrap: int = 10,
     progress: Callable[[float, str], None] | None = None,
 ) -> CustomerClusterer:
-    """Fit (once per data version and parameter set) and return the clusterer; store labels too.
+    """Fit (once per data version, settings and as-of date) and return the clusterer; store labels too.
 
     The fitted estimator is kept with ``store.put_blob``; the labels go to a stored result table (see
-    ``cluster_table``) with ``customer_id, cluster, cluster_name``.
+    ``cluster_table``) with ``customer_id, cluster, cluster_name``. ``progress(fraction, message)`` is
+    called while fitting.
     """
     day = rfm.resolve_as_of(con, as_of)
-    params = _cluster_params(day, k, attributes, k_range, sample_size, random_state, n_bootstrap)
+    key = params.store_key(day)
 
     def find() -> CustomerClusterer | None:
-        if store.result_table(con, "clusters", params) is None:
+        if store.result_table(con, "clusters", key) is None:
             return None
-        return store.get_blob(con, "clusterer", params)
+        return store.get_blob(con, "clusterer", key)
 
     def compute() -> CustomerClusterer:
-        features = cluster_features(con, day, attributes)
-        model = CustomerClusterer(
-            k=k,
-            k_range=k_range,
-            attributes=tuple(attributes),
-            sample_size=sample_size,
-            random_state=random_state,
-            n_bootstrap=n_bootstrap,
-        )
+        features = cluster_features(con, day, params.attributes)
+        model = params.estimator()
         model.fit(features, progress=progress)
         names = np.asarray(model.names_, dtype=object)
         labels = pd.DataFrame(
@@ -562,53 +630,39 @@ def fit_clusters(
                 "cluster_name": names[model.labels_],
             }
         )
-        store.put_blob(con, "clusterer", params, model)
-        store.put_result_sql(
-            con, "clusters", params, "SELECT * FROM _incoming", {}, "customer_id", frame=labels
-        )
+        store.put_blob(con, "clusterer", key, model)
+        store.put_result_sql(con, "clusters", key, "SELECT * FROM _incoming", {}, "customer_id", frame=labels)
         return model
 
-    return store.compute_once(con, "clusters", params, find, compute)
-
-
-def _cluster_params(
-    day: dt.date,
-    k: int | str,
-    attributes: Sequence[str],
-    k_range: tuple[int, int],
-    sample_size: int,
-    random_state: int,
-    n_bootstrap: int,
-) -> dict[str, Any]:
-    return {
-        "k": k,
-        "attributes": list(attributes),
-        "as_of": day.isoformat(),
-        "k_range": list(k_range),
-        "sample_size": sample_size,
-        "random_state": random_state,
-        "n_bootstrap": n_bootstrap,
-    }
+    return store.compute_once(con, "clusters", key, find, compute)
 
 
 def cluster_table(
-    con: Connection,
-    k: int | str = "auto",
-    attributes: Sequence[str] = (),
-    as_of: dt.date | str | None = None,
-    k_range: tuple[int, int] = (2, 10),
-    sample_size: int = 5000,
-    random_state: int = 42,
-    n_bootstrap: int = 10,
+    con: Connection, params: ClusterParams = ClusterParams(), as_of: dt.date | str | None = None
 ) -> str:
     """Name of the stored table ``customer_id, cluster, cluster_name`` (fitting first when needed)."""
     day = rfm.resolve_as_of(con, as_of)
-    fit_clusters(con, k, attributes, day, k_range, sample_size, random_state, n_bootstrap)
-    params = _cluster_params(day, k, attributes, k_range, sample_size, random_state, n_bootstrap)
-    name = store.result_table(con, "clusters", params)
+    fit_clusters(con, params, day)
+    name = store.result_table(con, "clusters", params.store_key(day))
     if name is None:
         raise SchemaError("The cluster table could not be stored; retry.")
     return name
+
+
+_CLUSTER_LABELS_SQL = "SELECT customer_id, cluster, cluster_name FROM {table} ORDER BY customer_id"
+
+
+def cluster_members(
+    con: Connection, params: ClusterParams = ClusterParams(), as_of: dt.date | str | None = None
+) -> pd.DataFrame:
+    """Every clustered customer with RFM values, scores, customer attributes, ``cluster`` and
+    ``cluster_name``, for export; ordered by cluster then ``customer_id``."""
+    day = rfm.resolve_as_of(con, as_of)
+    table = cluster_table(con, params, day)
+    members = rfm.segment_members(con, None, day)
+    labels = con.execute(_CLUSTER_LABELS_SQL.replace("{table}", store.quote_ident(table))).df()
+    out = members.merge(labels, on="customer_id", how="inner")
+    return out.sort_values(["cluster", "customer_id"], kind="stable").reset_index(drop=True)
 
 
 def cluster_points(
@@ -724,10 +778,12 @@ __all__ = [
     "silhouette",
     "stability_badge",
     "CustomerClusterer",
+    "ClusterParams",
     "customer_attributes",
     "cluster_features",
     "fit_clusters",
     "cluster_table",
+    "cluster_members",
     "cluster_points",
     "segment_migration",
     "migration_statements",

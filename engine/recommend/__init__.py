@@ -84,7 +84,6 @@ from engine.recommend.ranking import (
     top_n_lists,
 )
 from engine.recommend.service import (
-    CODE_VERSION,
     DEFAULT_PARAMS,
     EXPORT_COLUMNS,
     MODEL_CHOICES,
@@ -206,7 +205,6 @@ __all__ = [
     "outcome_words",
     "evaluation_headline",
     "evaluate_recommender",
-    "CODE_VERSION",
     "DEFAULT_PARAMS",
     "MODEL_CHOICES",
     "SELECTION_CUSTOMERS",

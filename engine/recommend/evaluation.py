@@ -1173,7 +1173,7 @@ def evaluate_recommender(
     """``evaluate_models`` on the store's data (the date split from raw signals, product categories
     when the products table has them), stored once per data version, settings and code version."""
     from engine.recommend.data import training_data
-    from engine.recommend.service import CODE_VERSION, product_categories, svd_settings
+    from engine.recommend.service import product_categories, svd_settings
     from engine.store import get_blob, put_blob
 
     key = {
@@ -1184,7 +1184,6 @@ def evaluate_recommender(
         "diversity_by": diversity_by,
         "max_customers": max_customers,
         "rating_baselines": bool(rating_baselines),
-        "code": CODE_VERSION,
     }
     stored = get_blob(con, "recommend_evaluation", key)
     if stored is not None:

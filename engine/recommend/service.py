@@ -2,19 +2,17 @@
 and every customer's list, train in the background while best-sellers stand in, and read lists, histories,
 segments and similar products back for the page, the command line and the report.
 
-Stored models and lists are keyed by ``CODE_VERSION`` as well as the data version and settings, so a model
-pickled by an older release of this package is trained again, never loaded.
+Stored models and lists are keyed by the engine's code version as well as the data version and settings
+(``store.result_key``), so a model pickled by an older release is trained again, never loaded.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,19 +52,6 @@ from engine.store import (
     result_table,
     table_exists,
 )
-
-
-def _code_version() -> str:
-    """A digest of this package's source: any change to how models are trained or lists are made gives a
-    new key, so stored models and lists from an older release are rebuilt instead of loaded."""
-    digest = hashlib.sha1()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-CODE_VERSION = _code_version()
 
 #: SVD parameters (the rating model). See ``Recommender`` for why these values.
 #: ``min_item_ratings``: products with fewer ratings are scored by Surprise's rule for unknown items.
@@ -125,7 +110,6 @@ def _model_key(
         "event_weights": dict(event_weights) if event_weights else None,
         "model": _check_pin(model),
         "until": until.isoformat() if until is not None else None,
-        "code": CODE_VERSION,
     }
 
 
@@ -929,7 +913,6 @@ def top_n_export(
 
 
 __all__ = [
-    "CODE_VERSION",
     "DEFAULT_PARAMS",
     "MODEL_CHOICES",
     "SELECTION_CUSTOMERS",

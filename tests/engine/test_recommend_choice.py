@@ -169,7 +169,7 @@ def test_segmint_recommend_writes_every_customers_list(taste_store, tmp_path):
 
 
 def test_a_model_stored_by_another_code_version_is_trained_again(taste_store, monkeypatch):
-    monkeypatch.setattr(service, "CODE_VERSION", "an-older-release")
+    monkeypatch.setattr(engine.store, "code_version", lambda: "an-older-release")
     old = engine.train_recommender(taste_store, model="popular")
     assert engine.load_recommender(taste_store, model="popular") is not None
     monkeypatch.undo()

@@ -46,7 +46,7 @@ def hits_chart(metrics: pd.DataFrame, k: int, highlight: str | None = None) -> g
             hovertemplate="%{y}: %{x:,} found<extra></extra>",
         )
     )
-    fig.update_xaxes(title=f"Liked products found in the top {k} (of {total:,} held out)")
+    fig.update_xaxes(title=f"Found in the top {k} (of {total:,} held out)")
     return style(fig, f"What each approach finds in its top {k}", height=320)
 
 

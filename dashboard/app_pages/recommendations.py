@@ -778,9 +778,9 @@ choice_banner(model.choice_, options.n)
 components.kpi_row(
     [
         Kpi(
-            "Customer-product pairs learned from",
+            "Pairs learned from",
             fmt_int(training["n_ratings"]),
-            help="Every rating, event and purchase, one per customer and product.",
+            help="Customer-product pairs: every rating, event and purchase, one per customer and product.",
         ),
         Kpi("Customers known to the model", fmt_int(training["n_customers"])),
         Kpi("Products", fmt_int(training["n_products"])),

@@ -65,7 +65,9 @@ from engine.recommend.evaluation import (
 from engine.recommend.models import (
     AUTO_NEGATIVES,
     DEFAULT_N,
+    MIN_EXPLANATION_LIFT,
     MIN_EXPLANATION_SIMILARITY,
+    MIN_EXPLANATION_SUPPORT,
     MODEL_CLASSES,
     SIMILARITY_RULES,
     BestSellers,
@@ -157,6 +159,8 @@ __all__ = [
     "AUTO_NEGATIVES",
     "DEFAULT_N",
     "MIN_EXPLANATION_SIMILARITY",
+    "MIN_EXPLANATION_SUPPORT",
+    "MIN_EXPLANATION_LIFT",
     "SIMILARITY_RULES",
     "MODEL_CLASSES",
     "Prediction",

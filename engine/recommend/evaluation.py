@@ -530,7 +530,8 @@ class Evaluation:
     split : ``"date"``, ``"time"`` or ``"random"``; description says it in words.
     n_train, n_test : pairs on each side; relevant_from : the held-out rating that counts as liked.
     source : the training signals (see ``TrainingData.source``).
-    best : the model with the highest NDCG (best-sellers included).
+    best : the model with the highest NDCG (best-sellers included); models within 2% of it count as tied
+        and the one covering more of the catalogue is named, as the model choice does.
     per_customer : NDCG@k per scored customer and model (columns are model keys).
     """
 
@@ -807,14 +808,17 @@ def evaluate_models(
     )
 
 
-def _best_model(frame: pd.DataFrame) -> str:
-    """Highest NDCG; ties go to the earlier model in ``MODEL_LABELS`` order."""
+def _best_model(frame: pd.DataFrame, near_best: float = 0.02) -> str:
+    """The highest NDCG, with the model choice's tie rule: models within ``near_best`` (relative) of it
+    count as tied and the one covering more of the catalogue wins; then ``MODEL_LABELS`` order."""
     ranked = frame[frame["model"].isin(RANKING_MODELS)]
     if ranked.empty:
         return "popular"
+    top = float(ranked["ndcg"].max())
+    tied = ranked[ranked["ndcg"] >= top * (1.0 - near_best)]
     order = {m: i for i, m in enumerate(MODEL_LABELS)}
-    ranked = ranked.assign(_order=ranked["model"].map(order))
-    return str(ranked.sort_values(["ndcg", "_order"], ascending=[False, True]).iloc[0]["model"])
+    tied = tied.assign(_order=tied["model"].map(order))
+    return str(tied.sort_values(["coverage", "_order"], ascending=[False, True]).iloc[0]["model"])
 
 
 def _rating_baselines(

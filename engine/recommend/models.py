@@ -51,6 +51,11 @@ AUTO_NEGATIVES = 3.0
 # a customer's history is often unrelated (headphones "because" of a dress).
 MIN_EXPLANATION_SIMILARITY = 0.3
 
+# Item similarity names a reason only for pairs bought together by at least this many customers, this many
+# times more often than chance (lift): a best-seller that goes with everything explains nothing.
+MIN_EXPLANATION_SUPPORT = 3
+MIN_EXPLANATION_LIFT = 1.5
+
 _COLUMNS = [
     "customer_id",
     "rank",
@@ -1039,17 +1044,21 @@ class ItemSimilarity(RankingModel):
         return None, np.maximum(dense, dense.T)
 
     def _explanations(self, rows: np.ndarray, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each pick, the history product most often chosen together with it (the highest
-        similarity), named when that similarity is at least ``MIN_EXPLANATION_SIMILARITY`` of the
-        strongest similarity the picked product has to any product (SAR's "because you chose")."""
+        """For each pick, the product in the customer's history that it is bought with most beyond chance:
+        the highest lift, c_ij x customers / (c_i x c_j), among history products chosen together with it by
+        at least ``MIN_EXPLANATION_SUPPORT`` customers. Named when that lift is at least
+        ``MIN_EXPLANATION_LIFT`` ("customers who chose X choose this twice as often as others"), so a
+        best-seller that goes with everything does not explain everything. ``because_similarity`` holds
+        the lift."""
         because = np.full(picked.shape, None, dtype=object)
-        similarity = np.full(picked.shape, np.nan)
-        strongest = self.similarity_.max(axis=0).toarray().ravel()
+        lifts = np.full(picked.shape, np.nan)
+        counts = self.item_counts_.astype(float)
+        customers = float(self.n_users_)
         dense = self._dense
         affinity = self.affinity_
         for k, u in enumerate(rows):
             lo, hi = affinity.indptr[int(u)], affinity.indptr[int(u) + 1]
-            hist_cols, hist_aff = affinity.indices[lo:hi], affinity.data[lo:hi]
+            hist_cols = affinity.indices[lo:hi]
             recs = picked[k]
             ok = recs >= 0
             if not len(hist_cols) or not ok.any():
@@ -1059,16 +1068,28 @@ class ItemSimilarity(RankingModel):
                 if dense is not None
                 else self.similarity_[hist_cols][:, recs[ok]].toarray()
             )
-            # ties (equal similarity) go to the product the customer chose most strongly
-            best = np.lexsort((-hist_aff[:, None].repeat(sims.shape[1], axis=1), -sims), axis=0)[0]
-            closest = sims[best, np.arange(len(best))]
-            relative = np.divide(
-                closest, strongest[recs[ok]], out=np.zeros_like(closest), where=strongest[recs[ok]] > 0
+            c_hist, c_pick = counts[hist_cols][:, None], counts[recs[ok]][None, :]
+            together = self._together(sims, c_hist, c_pick)
+            lift = np.where(
+                together >= MIN_EXPLANATION_SUPPORT, together * customers / (c_hist * c_pick), 0.0
             )
-            named = (closest > 0) & (relative >= MIN_EXPLANATION_SIMILARITY)
+            best = lift.argmax(axis=0)  # ties: the earlier (more popular) history product
+            top = lift[best, np.arange(len(best))]
+            named = top >= MIN_EXPLANATION_LIFT
             because[k, np.flatnonzero(ok)[named]] = self.item_ids_[hist_cols[best[named]]]
-            similarity[k, ok] = closest
-        return because, similarity
+            lifts[k, ok] = top
+        return because, lifts
+
+    def _together(self, sim: np.ndarray, c_i: np.ndarray, c_j: np.ndarray) -> np.ndarray:
+        """Customers who chose both products, recovered from their similarity and counts (inverting
+        the similarity rule): Jaccard s = c / (a + b - c) gives c = s (a + b) / (1 + s)."""
+        if self.similarity == "jaccard":
+            return np.rint(sim * (c_i + c_j) / (1.0 + sim))
+        if self.similarity == "cosine":
+            return np.rint(sim * np.sqrt(c_i * c_j))
+        if self.similarity == "lift":
+            return np.rint(sim * c_i * c_j)
+        return sim
 
 
 def _keep_top_per_column(matrix: sp.csr_matrix, k: int) -> sp.csc_matrix:
@@ -1322,6 +1343,8 @@ __all__ = [
     "AUTO_NEGATIVES",
     "DEFAULT_N",
     "MIN_EXPLANATION_SIMILARITY",
+    "MIN_EXPLANATION_SUPPORT",
+    "MIN_EXPLANATION_LIFT",
     "SIMILARITY_RULES",
     "MODEL_CLASSES",
     "Prediction",

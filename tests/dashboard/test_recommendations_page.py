@@ -39,7 +39,7 @@ def test_customer_view_shows_recommendations_with_reasons(app_db):
     at = open_page()
     assert at.title[0].value == "Recommendations"
     labels = [m.label for m in at.metric]
-    assert "Customer-product pairs learned from" in labels and "Days since last order" in labels
+    assert "Pairs learned from" in labels and "Days since last order" in labels
     # the shipped model is named with its evidence against best-sellers
     banner = at.success[0].value
     assert "ships**, chosen on held-out data" in banner and "best-sellers' ranking quality" in banner
@@ -69,7 +69,9 @@ def test_evaluation_similar_and_export_tabs(app_db):
     assert not at.exception
     headline = at.success[1].value
     metrics = next(f for f in frames(at) if "label" in f.columns).set_index("label")
-    best = metrics["ndcg"].idxmax()
+    top = metrics["ndcg"].max()
+    tied = metrics[metrics["ndcg"] >= 0.98 * top]  # within 2%: the one covering more of the catalogue
+    best = tied["coverage"].idxmax()
     assert f"{best} ranks best: " in headline and "best-sellers' ranking quality" in headline
     assert {"Best-sellers", "SVD (rating model)"} <= set(metrics.index)
     assert len(at.get("plotly_chart")) == 2

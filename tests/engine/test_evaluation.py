@@ -205,7 +205,13 @@ def test_every_model_is_compared_with_best_sellers_on_the_same_customers():
     assert frame.loc["svd", "rmse"] < frame.loc["normal", "rmse"]
     # tastes are learnable here: the best model beats best-sellers and random guessing
     assert result.best != "popular" and frame.loc[result.best, "hits"] > frame.loc["popular", "hits"]
-    assert frame.loc[result.best, "ndcg"] == frame.loc[list(engine.RANKING_MODELS), "ndcg"].max()
+    # the best has the top NDCG, or is within 2% of it and covers more of the catalogue (the tie rule)
+    top = frame.loc[list(engine.RANKING_MODELS), "ndcg"].max()
+    tied = frame.loc[list(engine.RANKING_MODELS)].query("ndcg >= @top * 0.98")
+    assert (
+        result.best == tied["coverage"].idxmax()
+        or tied["coverage"].max() == frame.loc[result.best, "coverage"]
+    )
     assert steps[-1] == 1.0
     again = evaluate_models(
         _taste_data(),

@@ -250,7 +250,23 @@ def test_item_similarity_by_hand():
     scores = jaccard.score_matrix(jaccard.user_index(["c"]))[0]
     assert scores[col["y"]] == pytest.approx(5 * 2 / 3) and scores[col["z"]] == pytest.approx(5 * 1 / 3)
     recs = jaccard.recommend(["c"], n=2)
-    assert recs["product_id"].tolist() == ["y", "z"] and recs["because_product_id"].tolist() == ["x", "x"]
+    assert recs["product_id"].tolist() == ["y", "z"]
+    # x and y were bought together by 2 customers only (< MIN_EXPLANATION_SUPPORT): no reason is named
+    assert recs["because_product_id"].isna().all()
+
+
+def test_item_similarity_names_the_history_product_bought_with_it_beyond_chance():
+    # 4 customers buy {x, y}, q buys x only, 6 buy z only: 11 customers; x 5, y 4, both 4
+    rows = (
+        [(f"a{i}", p) for i in range(4) for p in ("x", "y")]
+        + [("q", "x")]
+        + [(f"z{i}", "z") for i in range(6)]
+    )
+    frame = pd.DataFrame(rows, columns=["customer_id", "product_id"]).assign(rating=5.0)
+    model = engine.ItemSimilarity(neighbours=None).fit(engine.training_frame(frame, (1.0, 5.0)))
+    recs = model.recommend(["q"], n=1)
+    assert recs["product_id"].tolist() == ["y"] and recs["because_product_id"].tolist() == ["x"]
+    assert recs["because_similarity"].iloc[0] == pytest.approx(4 * 11 / (5 * 4))  # the lift
 
 
 def test_on_a_big_store_the_choice_looks_at_a_sample_of_customers(taste_store, monkeypatch):

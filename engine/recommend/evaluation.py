@@ -1119,8 +1119,8 @@ def evaluation_headline(evaluation: Evaluation) -> list[str]:
             )
         else:
             lines.append(
-                f"{row['label']} ranks best but not clearly better than best-sellers: {row['lift']:.2f}x their "
-                f"NDCG@{k} (95% interval {row['lift_low']:.2f}-{row['lift_high']:.2f}x), "
+                f"No model is clearly better than best-sellers here: the best, {row['label']}, reaches "
+                f"{row['lift']:.2f}x their NDCG@{k} (95% interval {row['lift_low']:.2f}-{row['lift_high']:.2f}x), "
                 f"{int(row['hits']):,} vs {int(pop['hits']):,} of the {total:,} {outcome} found."
             )
         lines.append(

@@ -202,3 +202,49 @@ def test_evaluation_charts_are_pure(chart):
     else:
         assert [trace.name for trace in fig.data] == ["SVD (rating model)", "Best-sellers"]
         assert list(fig.data[0].y) == [0.3, 0.5, 0.2, 0.03]
+
+
+@pytest.fixture
+def popularity_app_db(tmp_path, monkeypatch):
+    """A store whose orders follow one global popularity (no personal taste): best-sellers are the truth."""
+    from tests.conftest import _clear_streamlit_caches
+    from tests.engine.test_recommend import insert
+    from tests.engine.test_recommend_choice import generated_orders
+
+    path = tmp_path / "popular.duckdb"
+    con = engine.connect(path, shared=False)
+    with engine.transaction(con):
+        insert(con, "orders", generated_orders("popularity").to_dict("records"))
+        engine.bump_data_version(con)
+    con.close()
+    monkeypatch.setenv("SEGMINT_DB", str(path))
+    _clear_streamlit_caches()
+    yield path
+    _clear_streamlit_caches()
+
+
+def test_where_nothing_beats_best_sellers_the_page_says_best_sellers_ship(popularity_app_db):
+    at = open_page()
+    banner = " ".join(w.value for w in at.warning)
+    assert "**Best-sellers ship**: no model was clearly better than best-sellers on held-out data" in banner
+    recs = next(f for f in frames(at) if "why" in f.columns)
+    assert len(recs) == 10
+    at.session_state["rec_tab"] = "Evaluation"
+    at.run()
+    assert not at.exception
+    first = at.success[0].value
+    assert first.startswith(
+        ("- Best-sellers rank best here", "- No model is clearly better than best-sellers")
+    )
+    assert "ranks best:" not in first  # nothing is promised
+
+
+def test_an_analyst_can_choose_best_sellers_in_the_settings(app_db):
+    at = open_page()
+    select = next(s for s in at.selectbox if s.label == "Lists come from")
+    select.set_value("popular")
+    next(b for b in at.button if b.label == "Apply").click().run()
+    assert not at.exception
+    assert any("**Best-sellers ship**, as chosen in the settings." in i.value for i in at.info)
+    recs = next(f for f in frames(at) if "why" in f.columns)
+    assert len(recs) == 10

@@ -96,8 +96,8 @@ def load_export(version: int, table: str) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def load_all_customers(version: int) -> list[str]:
-    return engine.all_customer_ids(state.cursor())
+def load_directory(version: int) -> engine.CustomerDirectory:
+    return engine.customer_directory(state.cursor(), PICKER_LIMIT)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -319,39 +319,37 @@ def customer_view(
     scale: tuple[float, float] | None,
     options: engine.RecommendOptions,
 ) -> None:
-    customers = (
-        load_customers(version, table)
-        if table is not None
-        else pd.DataFrame({"customer_id": load_all_customers(version), "fallback": False})
-    )
-    if customers.empty:
+    directory = load_directory(version)
+    if directory.count == 0:
         components.no_data("customers", "customers")
         return
-    ids = customers["customer_id"].tolist()
-    if len(ids) > PICKER_LIMIT:
-        # a list of a million ids would have to travel to the browser on every run: ask for the id instead
-        typed = st.text_input(
-            "Customer id",
-            value=ids[0],
-            key="rec_customer_id",
-            help=f"{len(ids):,} customers: type an id, e.g. {', '.join(ids[:3])}.",
-        ).strip()
-        if typed not in set(ids):
-            st.info(
-                f"No customer with the id {typed!r}. Ids look like {', '.join(ids[:3])}.",
-                icon=":material/info:",
-            )
-            return
-        customer = typed
-    else:
-        new = set(customers.loc[customers["fallback"], "customer_id"])
+    if directory.complete:
+        new = (
+            set(load_customers(version, table).query("fallback")["customer_id"])
+            if table is not None
+            else set()
+        )
         customer = st.selectbox(
             "Customer",
-            ids,
+            list(directory.ids),
             key="rec_customer",
             format_func=lambda c: f"{c} (new to the model)" if c in new else c,
             help="Type to search by customer id.",
         )
+    else:
+        # a list of a million ids would have to travel to the browser on every run: ask for the id instead
+        examples = ", ".join(directory.ids)
+        customer = st.text_input(
+            "Customer id",
+            value=directory.ids[0],
+            key="rec_customer_id",
+            help=f"{directory.count:,} customers: type an id, e.g. {examples}.",
+        ).strip()
+        if not engine.customer_known(state.cursor(), customer):
+            st.info(
+                f"No customer with the id {customer!r}. Ids look like {examples}.", icon=":material/info:"
+            )
+            return
     cur = state.cursor()
     recs = (
         engine.customer_recommendations(cur, table, customer)

@@ -43,10 +43,12 @@ from engine.recommend.evaluation import (
 from engine.recommend.models import DEFAULT_N, ItemSimilarity, RankingModel, Recommender
 from engine.store import (
     Connection,
+    compute_once,
     data_version,
     get_blob,
     put_blob,
     put_result,
+    put_result_sql,
     quote_ident,
     result_key,
     result_table,
@@ -738,6 +740,33 @@ def customer_recommendations(con: Connection, table: str, customer_id: str) -> p
     ).df()
 
 
+def product_popularity(con: Connection) -> str:
+    """Name of the stored table of every product's popularity (product_id, customers: distinct customers
+    with a rating, event or kept purchase of it), computed once per data version in SQL."""
+
+    def find() -> str | None:
+        return result_table(con, "best_sellers", {})
+
+    def compute() -> str:
+        return put_result_sql(
+            con,
+            "best_sellers",
+            {},
+            """
+            SELECT product_id, count(DISTINCT customer_id) AS customers FROM (
+                SELECT customer_id, product_id FROM interactions
+                WHERE customer_id IS NOT NULL AND product_id IS NOT NULL
+                UNION ALL
+                SELECT customer_id, product_id FROM orders
+                WHERE customer_id IS NOT NULL AND product_id IS NOT NULL AND NOT coalesce(is_return, false)
+            ) GROUP BY product_id
+            """,
+            order_by="customers DESC, product_id",
+        )
+
+    return compute_once(con, "best_sellers", {}, find, compute)
+
+
 def best_seller_list(
     con: Connection, customer_id: str, options: RecommendOptions | None = None
 ) -> pd.DataFrame:
@@ -759,24 +788,66 @@ def best_seller_list(
         filters.append("list_contains($allowed, c.product_id)")
         params["allowed"] = allowed
     params.update({"customer": str(customer_id), "n": int(options.n)})
+    popularity = quote_ident(product_popularity(con))
     return con.execute(
         f"""
-        WITH signals AS ({_SIGNAL_PAIRS_SQL}),
-        counts AS (SELECT product_id, count(DISTINCT customer_id) AS customers FROM signals GROUP BY product_id),
-        mine AS (SELECT product_id FROM signals WHERE customer_id = $customer)
+        WITH mine AS (
+            SELECT product_id FROM interactions WHERE customer_id = $customer
+            UNION SELECT product_id FROM orders WHERE customer_id = $customer
+        )
         SELECT CAST(row_number() OVER (ORDER BY c.customers DESC, c.product_id) AS BIGINT) AS rank,
                c.product_id, coalesce(p.name, c.product_id) AS name, p.category, p.price,
                CAST(c.customers AS DOUBLE) AS score, CAST(NULL AS DOUBLE) AS predicted_rating,
                'popular' AS model, true AS fallback, 'best-sellers while the model trains' AS reason,
                false AS cold_item, CAST(NULL AS VARCHAR) AS because_product_id,
                CAST(NULL AS VARCHAR) AS because_name, CAST(NULL AS DOUBLE) AS because_similarity
-        FROM counts c LEFT JOIN {_PRODUCTS_SQL} p ON p.product_id = c.product_id
-        WHERE c.product_id NOT IN (SELECT product_id FROM mine) AND {" AND ".join(filters)}
+        FROM {popularity} c LEFT JOIN {_PRODUCTS_SQL} p ON p.product_id = c.product_id
+        WHERE c.product_id NOT IN (SELECT product_id FROM mine WHERE product_id IS NOT NULL)
+              AND {" AND ".join(filters)}
         ORDER BY c.customers DESC, c.product_id
         LIMIT $n
         """,
         params,
     ).df()
+
+
+@dataclass(frozen=True)
+class CustomerDirectory:
+    """Who can be looked up: how many customers there are, and their ids when few enough to list
+    (else a few examples, and the page asks for an id)."""
+
+    count: int
+    ids: tuple[str, ...]
+    complete: bool
+
+
+def customer_directory(con: Connection, limit: int = 50_000) -> CustomerDirectory:
+    """Every customer id (customers, orders, interactions) when there are at most ``limit``, else the
+    count and the first three ids, sorted."""
+    union = """
+        SELECT customer_id FROM customers WHERE customer_id IS NOT NULL
+        UNION SELECT customer_id FROM orders WHERE customer_id IS NOT NULL
+        UNION SELECT customer_id FROM interactions WHERE customer_id IS NOT NULL
+    """
+    rows = con.execute(f"SELECT customer_id FROM ({union}) ORDER BY 1 LIMIT ?", [int(limit) + 1]).fetchall()
+    if len(rows) <= limit:
+        return CustomerDirectory(len(rows), tuple(r[0] for r in rows), True)
+    count = con.execute(f"SELECT count(*) FROM ({union})").fetchone()[0]
+    return CustomerDirectory(int(count), tuple(r[0] for r in rows[:3]), False)
+
+
+def customer_known(con: Connection, customer_id: str) -> bool:
+    """Whether the id is a customer in customers, orders or interactions."""
+    return bool(
+        con.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM customers WHERE customer_id = $c)
+                OR EXISTS (SELECT 1 FROM orders WHERE customer_id = $c)
+                OR EXISTS (SELECT 1 FROM interactions WHERE customer_id = $c)
+            """,
+            {"c": str(customer_id)},
+        ).fetchone()[0]
+    )
 
 
 def export_recommendations(con: Connection, table: str) -> pd.DataFrame:
@@ -942,7 +1013,11 @@ __all__ = [
     "TrainingJob",
     "start_training",
     "customer_recommendations",
+    "product_popularity",
     "best_seller_list",
+    "CustomerDirectory",
+    "customer_directory",
+    "customer_known",
     "export_recommendations",
     "recommendation_summary",
     "similarity_model",

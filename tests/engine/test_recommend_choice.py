@@ -279,3 +279,24 @@ def test_on_a_big_store_the_choice_looks_at_a_sample_of_customers(taste_store, m
     assert "Measured on a sample of 300 customers." in evaluation.description
     assert set(evaluation.per_customer.index) <= set(sample)
     assert shipped.n_users_ == 600  # the chosen model is trained on everyone
+
+
+def test_best_sellers_while_training_and_the_customer_directory(taste_store):
+    frame = generated_orders("taste")
+    counts = frame.groupby("product_id")["customer_id"].nunique()
+    mine = set(frame.loc[frame["customer_id"] == "C0001", "product_id"])
+    expected = sorted((p for p in counts.index if p not in mine), key=lambda p: (-counts[p], p))[:5]
+    lists = engine.best_seller_list(taste_store, "C0001", engine.RecommendOptions(n=5))
+    assert lists["product_id"].tolist() == expected and lists["fallback"].all()
+    assert engine.best_seller_list(taste_store, "C0002", engine.RecommendOptions(n=5))["rank"].tolist() == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    small = engine.customer_directory(taste_store)
+    assert small.complete and small.count == 600 and small.ids[:2] == ("C0000", "C0001")
+    big = engine.customer_directory(taste_store, limit=100)
+    assert not big.complete and big.count == 600 and big.ids == ("C0000", "C0001", "C0002")
+    assert engine.customer_known(taste_store, "C0599") and not engine.customer_known(taste_store, "C9999")

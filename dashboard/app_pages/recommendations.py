@@ -437,7 +437,12 @@ def customer_view(
             st.caption("No ratings or purchases yet.")
         else:
             st.dataframe(
-                history[["name", "category", "rating", "affinity", "events", "last_at"]],
+                # a rating column only where customers rate; for purchases it would be a made-up number
+                history[
+                    ["name", "category"]
+                    + (["rating"] if history["explicit"].any() else [])
+                    + ["affinity", "events", "last_at"]
+                ],
                 hide_index=True,
                 width="stretch",
                 height=min(35 * len(history) + 38, 380),

@@ -25,10 +25,15 @@ def con(tmp_path):
 
 @pytest.fixture(scope="session")
 def sample_db_file(tmp_path_factory) -> Path:
-    """A store file holding the bundled sample data, built once per test run; copy it before writing."""
+    """A store file holding the bundled sample data, built once per test run; copy it before writing.
+
+    The recommendation model is chosen and trained once here, with the page's default lists (varied by
+    category), as the dashboard would store it: pages opened on a copy read it instead of training again.
+    """
     path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
     connection = engine.connect(path, shared=False)
     engine.load_sample(connection)
+    engine.recommendations_table(connection, options=engine.RecommendOptions(diversity_by="category"))
     connection.execute("CHECKPOINT")
     connection.close()
     return path

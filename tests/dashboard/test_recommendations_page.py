@@ -123,6 +123,10 @@ def test_settings_change_the_lists(app_db):
 
 def test_best_sellers_stand_in_while_the_model_trains(app_db, monkeypatch):
     monkeypatch.setenv("SEGMINT_TRAINING_WAIT", "0")
+    con = engine.connect(app_db, shared=False)
+    with engine.transaction(con):  # a new data version: the stored model no longer applies
+        engine.bump_data_version(con)
+    con.close()
     at = open_page()
     if not any("Best-sellers are shown while the model trains" in i.value for i in at.info):
         pytest.skip("training finished within the first moment; nothing to stand in for")

@@ -14,13 +14,22 @@ from engine.schema import normalize_header
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on what an upload may be; stated on the Data page."""
+    """Caps on what an upload may be; stated on the Data page.
+
+    ``max_line_bytes`` caps one physical line of a text file (a 50 MB line is a damaged export, and
+    reading it would hold the whole line in memory). An Excel workbook is refused before it is read when
+    its parts expand beyond ``max_xlsx_uncompressed`` bytes, ``max_xlsx_ratio`` times their packed size,
+    or when its first sheet declares more than ``max_xlsx_cells`` cells: openpyxl walks every cell in
+    Python, so these caps bound the time and memory one upload can take from everyone else.
+    """
 
     max_bytes: int = 200 * 1024 * 1024
     max_rows: int = 20_000_000
     max_columns: int = 500
-    max_xlsx_uncompressed: int = 300 * 1024 * 1024
+    max_line_bytes: int = 4 * 1024 * 1024
+    max_xlsx_uncompressed: int = 100 * 1024 * 1024
     max_xlsx_ratio: int = 120
+    max_xlsx_cells: int = 3_000_000
 
 
 DEFAULT_LIMITS = Limits()

@@ -16,22 +16,26 @@ booleans) is SQL over the whole column, so a bad value at row 25,000 is found li
 from __future__ import annotations
 
 from engine import store  # noqa: F401  (tests patch store functions through this package)
-from engine.ingest.load import load, load_file, load_history, undo_last_load
+from engine.ingest.load import load, load_file, load_history, sample_to_clear, undo_last_load
 from engine.ingest.model import (
     COMMAND_LINE_LIMITS,
     DATE_FORMATS,
     DEFAULT_LIMITS,
+    PRESELECT_SCORE,
     Issue,
     Limits,
     LoadResult,
     Mapping,
     StagedUpload,
     ValidationReport,
+    sample_removed_line,
 )
-from engine.ingest.read import discard, read_upload, staging_dir
+from engine.ingest.read import discard, read_upload, staging_dir, sweep_staging
 from engine.ingest.suggest import (
     ColumnProfile,
+    accept_suggestions,
     apply_overrides,
+    describe_suggestion,
     detect_repeated_order_total,
     profile_columns,
     saved_mapping,
@@ -63,4 +67,10 @@ __all__ = [
     "load_history",
     "undo_last_load",
     "staging_dir",
+    "sweep_staging",
+    "PRESELECT_SCORE",
+    "accept_suggestions",
+    "describe_suggestion",
+    "sample_to_clear",
+    "sample_removed_line",
 ]

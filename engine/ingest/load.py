@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from engine.ingest.model import (
 from engine.ingest.read import discard, read_upload
 from engine.ingest.suggest import apply_overrides, suggest_mapping
 from engine.ingest.validate import _extra_names, _typed_name, validate
-from engine.schema import LOAD_ID_COLUMN, get_table
+from engine.schema import LOAD_ID_COLUMN, TABLES, get_table
 from engine.store import Connection, quote_ident
 
 
@@ -75,6 +76,9 @@ def load(
     canon = store.canonical_columns(spec)
     with store.transaction(con):
         load_id = _next_load_id(con)
+        cleared: dict[str, int] = {}
+        if not is_sample and store.is_sample_data(con):
+            cleared = _set_sample_aside(con, load_id, keep=spec.name if mode == "replace" else None)
         rows_before = store.row_count(con, spec.name)
         select = [quote_ident(c) for c, _ in canon if c != "is_return"]
         if spec.name == "orders":
@@ -151,8 +155,64 @@ def load(
     discard(con, staged)
     _prune_backups(con)
     return LoadResult(
-        load_id, spec.name, mode, loaded, report.rows_rejected, skipped, rows_before, rows_after, version
+        load_id=load_id,
+        table=spec.name,
+        mode=mode,
+        rows_loaded=loaded,
+        rows_rejected=report.rows_rejected,
+        rows_skipped_existing=skipped,
+        rows_before=rows_before,
+        rows_after=rows_after,
+        data_version=version,
+        sample_cleared=cleared,
+        rejected_money=dict(report.rejected_money),
     )
+
+
+_SAMPLE_ASIDE = "sample_set_aside_{}"
+
+
+def sample_to_clear(con: Connection) -> dict[str, int]:
+    """Rows per table of the bundled sample that the next load of the user's own data will remove (the
+    sample rule: the first real load empties the whole sample, so no page mixes the two); {} when the
+    store holds no sample. For the "will be removed" line shown before that load."""
+    if not store.is_sample_data(con):
+        return {}
+    return {name: n for name, n in store.table_counts(con).items() if n}
+
+
+def _set_sample_aside(con: Connection, load_id: int, keep: str | None) -> dict[str, int]:
+    """Inside the load's transaction: every canonical table holding sample rows is renamed to a backup and
+    replaced by an empty table (``keep``, the table a replace is about to swap out, is backed up by the
+    replace itself). The backups are listed in ``_meta`` for undo. Returns the rows set aside per table."""
+    counts = store.table_counts(con)
+    moved: dict[str, str] = {}
+    for name, table in TABLES.items():
+        if name == keep or not counts.get(name):
+            continue
+        backup = f"_undo_{load_id}_sample_{name}"
+        con.execute(f"ALTER TABLE {quote_ident(name)} RENAME TO {quote_ident(backup)}")
+        con.execute(store.empty_table_ddl(table, if_not_exists=False))
+        moved[name] = backup
+    store.set_meta(con, _SAMPLE_ASIDE.format(load_id), json.dumps(moved, sort_keys=True))
+    return {name: n for name, n in counts.items() if n}
+
+
+def _bring_sample_back(con: Connection, load_id: int) -> bool:
+    """Undo's half of the sample rule: put back the sample tables a load set aside."""
+    moved = store.get_meta(con, _SAMPLE_ASIDE.format(load_id))
+    if moved is None:
+        return False
+    for name, backup in json.loads(moved).items():
+        if not store.table_exists(con, backup):
+            raise IngestError(
+                f"The sample data set aside by load {load_id} is gone, so that load cannot be undone. "
+                "Use 'Reset everything to the sample data' instead."
+            )
+        con.execute(f"DROP TABLE {quote_ident(name)}")
+        con.execute(f"ALTER TABLE {quote_ident(backup)} RENAME TO {quote_ident(name)}")
+    con.execute("DELETE FROM _meta WHERE key = ?", [_SAMPLE_ASIDE.format(load_id)])
+    return True
 
 
 def _saved_form(mapping: Mapping) -> str:
@@ -169,6 +229,18 @@ def _prune_backups(con: Connection) -> None:
     for load_id, backup in old:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(backup)}")
         con.execute("UPDATE _loads SET backup_table = NULL WHERE load_id = ?", [load_id])
+    # sample tables set aside by a load that is no longer among the last few loads
+    kept = con.execute(
+        "SELECT coalesce(min(load_id), 0) FROM (SELECT load_id FROM _loads ORDER BY load_id DESC LIMIT ?)",
+        [BACKUPS_KEPT],
+    ).fetchone()[0]
+    for key, moved in con.execute(
+        "SELECT key, value FROM _meta WHERE key LIKE 'sample_set_aside_%' ORDER BY key"
+    ).fetchall():
+        if int(key.rsplit("_", 1)[1]) < int(kept):
+            for backup in json.loads(moved).values():
+                con.execute(f"DROP TABLE IF EXISTS {quote_ident(backup)}")
+            con.execute("DELETE FROM _meta WHERE key = ?", [key])
 
 
 def load_history(con: Connection) -> pd.DataFrame:
@@ -201,13 +273,21 @@ def undo_last_load(con: Connection) -> dict[str, Any]:
             con.execute(f"ALTER TABLE {quote_ident(backup)} RENAME TO {target}")
         else:
             con.execute(f"DELETE FROM {target} WHERE {quote_ident(LOAD_ID_COLUMN)} = ?", [load_id])
+        sample_back = _bring_sample_back(con, load_id)
         con.execute("UPDATE _loads SET undone = true, backup_table = NULL WHERE load_id = ?", [load_id])
         version = store.bump_data_version(con)
         remaining_user = con.execute(
             "SELECT count(*) FROM _loads WHERE NOT undone AND NOT is_sample"
         ).fetchone()[0]
         store.set_meta(con, "user_data", "1" if remaining_user else "0")
-    return {"load_id": load_id, "table": table, "mode": mode, "file": file_name, "data_version": version}
+    return {
+        "load_id": load_id,
+        "table": table,
+        "mode": mode,
+        "file": file_name,
+        "data_version": version,
+        "sample_restored": sample_back,
+    }
 
 
 def load_file(

@@ -35,6 +35,10 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 # The command line reads files straight from disk, so it may take larger files than a browser upload.
 COMMAND_LINE_LIMITS = Limits(max_bytes=20 * 1024**3, max_rows=500_000_000)
+# The one rule for preselecting a suggested column: a score of at least this. Header evidence (the name or
+# an alias of the field) with content that fits reaches it; content alone never does (at most 0.55), so a
+# guess from content is shown as a hint and applied only when the user takes it.
+PRESELECT_SCORE = 0.6
 SAMPLE_ROWS = 5_000  # rows inspected when suggesting a mapping (validation always reads every row)
 EXAMPLES_PER_ISSUE = 5
 BACKUPS_KEPT = 5
@@ -79,6 +83,7 @@ class StagedUpload:
     warnings: list[str] = field(default_factory=list)
     max_rows: int = DEFAULT_LIMITS.max_rows
     reports: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    profiles: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def header_key(self) -> str:
@@ -99,9 +104,13 @@ class Mapping:
     decimal_comma : canonical field -> True when "1.234,56" style numbers.
     amount_rule : orders only: "column" (amount as given), "quantity_x_unit_price" or
         "split_order_total" (an order total repeated on each line is divided across the lines).
-    confidence : canonical field -> "saved", "header", "content", "derived", "constant", "user".
-    questions : what the user must confirm before loading (ambiguous dates, content-only guesses).
+    confidence : canonical field -> where the choice came from: "saved", "header", "content", "derived",
+        "constant", "user", "accepted" (a weak suggestion taken with ``accept_suggestions``).
+    questions : what the user must confirm before loading (ambiguous dates, an order total per line).
     extras : source columns kept as extra columns (attributes / dimensions), in file order.
+    suggestions : canonical field -> the best candidate column with its score (0..1) and evidence, whether
+        applied or not: ``{"column": ..., "score": 0.9, "evidence": [...]}``. Only suggestions scoring at
+        least ``PRESELECT_SCORE`` are in ``columns``; weaker ones are hints (see ``hints``).
     """
 
     table: str
@@ -113,10 +122,20 @@ class Mapping:
     confidence: dict[str, str] = field(default_factory=dict)
     questions: list[str] = field(default_factory=list)
     extras: list[str] = field(default_factory=list)
+    suggestions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def unsure(self) -> bool:
         return bool(self.questions)
+
+    @property
+    def hints(self) -> dict[str, dict[str, Any]]:
+        """Weak suggestions that were not applied: field -> {column, score, evidence}."""
+        return {
+            f: s
+            for f, s in self.suggestions.items()
+            if f not in self.columns and f not in self.constants and s["column"] not in self.columns.values()
+        }
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -128,13 +147,13 @@ class Mapping:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def signature(self) -> str:
-        core = {k: v for k, v in asdict(self).items() if k not in ("confidence", "questions")}
+        core = {k: v for k, v in asdict(self).items() if k not in ("confidence", "questions", "suggestions")}
         return hashlib.sha1(json.dumps(core, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass
 class Issue:
-    """One kind of problem in one column: how many rows, which, and sample values."""
+    """One kind of problem in one column: how many rows, which, sample values, and the money they hold."""
 
     field: str
     column: str | None
@@ -142,12 +161,15 @@ class Issue:
     rows: int
     examples: list[tuple[int, str]]
     fix: str
+    money: float | None = None
+    money_field: str | None = None
 
     def describe(self) -> str:
         where = f"column {self.column!r}" if self.column else f"field {self.field!r}"
         shown = ", ".join(f"line {line}: {value!r}" for line, value in self.examples)
         more = "" if self.rows <= len(self.examples) else f" and {self.rows - len(self.examples):,} more"
-        return f"{self.rows:,} row(s) with {self.problem} in {where} ({shown}{more}). {self.fix}"
+        money = f", holding {self.money_field} {self.money:,.2f}" if self.money is not None else ""
+        return f"{self.rows:,} row(s) with {self.problem} in {where} ({shown}{more}){money}. {self.fix}"
 
 
 @dataclass
@@ -168,6 +190,7 @@ class ValidationReport:
     totals: dict[str, float]
     preview: pd.DataFrame
     mapping_signature: str
+    rejected_money: dict[str, float] = field(default_factory=dict)
 
     @property
     def can_load(self) -> bool:
@@ -177,6 +200,15 @@ class ValidationReport:
     @property
     def clean(self) -> bool:
         return self.can_load and self.rows_rejected == 0 and not self.questions
+
+    def rejected_money_text(self) -> str:
+        """``'amount 1,447,682.42 (14.9% of the file's amount)'``, or '' when nothing with money is rejected."""
+        parts = []
+        for name, value in self.rejected_money.items():
+            total = value + self.totals.get(name, 0.0)
+            share = f" ({value / total:.1%} of the file's {name})" if total else ""
+            parts.append(f"{name} {value:,.2f}{share}")
+        return ", ".join(parts)
 
     def issues_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
@@ -188,11 +220,21 @@ class ValidationReport:
                     "rows": i.rows,
                     "example lines": ", ".join(str(line) for line, _ in i.examples),
                     "example values": ", ".join(repr(v) for _, v in i.examples),
+                    "money": i.money,
                     "how to fix": i.fix,
                 }
                 for i in self.issues
             ],
-            columns=["field", "column", "problem", "rows", "example lines", "example values", "how to fix"],
+            columns=[
+                "field",
+                "column",
+                "problem",
+                "rows",
+                "example lines",
+                "example values",
+                "money",
+                "how to fix",
+            ],
         )
 
     def to_text(self) -> str:
@@ -200,6 +242,8 @@ class ValidationReport:
             f"File {self.file_name!r} -> table {self.table}",
             f"  rows read: {self.rows_read:,}   will load: {self.rows_valid:,}   rejected: {self.rows_rejected:,}",
         ]
+        if self.rejected_money_text():
+            lines.append(f"  rejected rows hold {self.rejected_money_text()}")
         if self.date_range:
             lines.append(f"  dates: {self.date_range[0]} to {self.date_range[1]}")
         for name, value in self.totals.items():
@@ -219,6 +263,9 @@ class ValidationReport:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What a load did; ``sample_cleared`` holds the sample rows removed per table by the first load of
+    the user's own data (empty otherwise), ``rejected_money`` the money of the rows left out."""
+
     load_id: int
     table: str
     mode: str
@@ -228,3 +275,20 @@ class LoadResult:
     rows_before: int
     rows_after: int
     data_version: int
+    sample_cleared: dict[str, int] = field(default_factory=dict)
+    rejected_money: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sample_note(self) -> str:
+        """The one line that says the sample data was removed, or ''."""
+        return sample_removed_line(self.sample_cleared, done=True) if self.sample_cleared else ""
+
+
+def sample_removed_line(counts: dict[str, int], *, done: bool) -> str:
+    """``'The sample data was removed (5,000 customers, 300 products, ...) ...'`` (or 'will be removed')."""
+    listed = ", ".join(f"{n:,} {table}" for table, n in counts.items() if n)
+    verb = "was removed" if done else "will be removed"
+    return (
+        f"This is the first load of your own data, so the sample data {verb} ({listed}): no page mixes made-up "
+        f"rows with yours. Undo {'brings' if done else 'would bring'} it back."
+    )

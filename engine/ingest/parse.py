@@ -64,12 +64,19 @@ def _date_expr(src: str, fmt: str) -> str:
         return (
             f"COALESCE(TRY_CAST({src} AS TIMESTAMP), TRY_CAST(TRY_CAST({src} AS TIMESTAMPTZ) AS TIMESTAMP))"
         )
+    # Out-of-range numbers become NULL (unreadable), never an overflow error that stops the whole read.
     if fmt == "epoch_s":
-        return f"epoch_ms(TRY_CAST({src} AS BIGINT) * 1000)"
+        return (
+            f"CASE WHEN abs(TRY_CAST({src} AS BIGINT)) < 100000000000 "
+            f"THEN epoch_ms(TRY_CAST({src} AS BIGINT) * 1000) END"
+        )
     if fmt == "epoch_ms":
-        return f"epoch_ms(TRY_CAST({src} AS BIGINT))"
+        return f"CASE WHEN abs(TRY_CAST({src} AS BIGINT)) < 100000000000000 THEN epoch_ms(TRY_CAST({src} AS BIGINT)) END"
     if fmt == "excel":
-        return f"CAST(DATE '1899-12-30' + TRY_CAST(TRY_CAST({src} AS DOUBLE) AS INTEGER) AS TIMESTAMP)"
+        return (
+            f"CASE WHEN abs(TRY_CAST({src} AS DOUBLE)) < 2958466 THEN "
+            f"CAST(DATE '1899-12-30' + TRY_CAST(TRY_CAST({src} AS DOUBLE) AS INTEGER) AS TIMESTAMP) END"
+        )
     formats = _STRPTIME.get(fmt)
     if not formats:
         raise SchemaError(f"Unknown date format {fmt!r}. Choose one of: {', '.join(DATE_FORMATS)}.")
@@ -89,7 +96,7 @@ def _parse_expr(fld: Field, src: str, mapping: Mapping) -> str:
     if fld.kind in ("number", "integer"):
         expr = _number_expr(src, mapping.decimal_comma.get(fld.name, False))
         if fld.kind == "integer":
-            return f"(CASE WHEN ({expr}) = floor({expr}) THEN CAST({expr} AS BIGINT) END)"
+            return f"(CASE WHEN ({expr}) = floor({expr}) THEN TRY_CAST({expr} AS BIGINT) END)"
         return expr
     if fld.kind == "bool":
         return f"(CASE WHEN lower({src}) IN {_TRUE} THEN true WHEN lower({src}) IN {_FALSE} THEN false END)"
@@ -99,12 +106,38 @@ def _parse_expr(fld: Field, src: str, mapping: Mapping) -> str:
     raise SchemaError(f"Unknown kind {fld.kind!r}")
 
 
+# Problem codes (3 bits per field in ``_err``): what is wrong with a cell, in words.
 _PROBLEM = {
     1: "a missing value",
     2: "a value that cannot be read",
     3: "a value out of range",
     4: "a duplicate key",
+    5: "not a finite number",
+    6: "a date outside 1900-01-01 .. a year from today",
+    7: "a number beyond the amount limit",
 }
+# No stored value may break a page: dates stay within a plausible span and numbers finite and bounded.
+EARLIEST_DATE = "1900-01-01"
+LATEST_DATE_DAYS_AHEAD = 366
+AMOUNT_LIMIT = 1e12
+
+
+def _sanity_checks(fld: Field, value: str) -> list[tuple[str, int]]:
+    """(SQL condition, code) pairs checked on a parsed value before the field's own bounds."""
+    if fld.kind in ("number", "integer"):
+        return [
+            (f"(isnan(CAST({value} AS DOUBLE)) OR isinf(CAST({value} AS DOUBLE)))", 5),
+            (f"abs(CAST({value} AS DOUBLE)) > {AMOUNT_LIMIT:.0f}", 7),
+        ]
+    if fld.kind in ("date", "timestamp"):
+        return [
+            (
+                f"({value} < TIMESTAMP '{EARLIEST_DATE}' OR "
+                f"{value} > current_date + INTERVAL {LATEST_DATE_DAYS_AHEAD} DAY)",
+                6,
+            )
+        ]
+    return []
 
 
 def _fix_for(fld: Field, code: int, mapping: Mapping) -> str:
@@ -116,6 +149,18 @@ def _fix_for(fld: Field, code: int, mapping: Mapping) -> str:
         return f"{fld.name} must be {' and '.join(x for x in (lo, hi) if x)}."
     if code == 4:
         return f"Each {fld.name} may appear once; the first row is kept, later ones are rejected."
+    if code == 5:
+        return "NaN and Infinity are not amounts: fill in the real number or leave the cell empty."
+    if code == 6:
+        return (
+            f"{fld.name} must fall between {EARLIEST_DATE} and a year from today; placeholders like 9999-12-31 "
+            "('no end date') or 0001-01-01 are not dates: leave such cells empty."
+        )
+    if code == 7:
+        return (
+            f"{fld.name} must be within +/-{AMOUNT_LIMIT:,.0f}; such a value is a damaged cell or an "
+            "identifier in the wrong column."
+        )
     if fld.kind in ("date", "timestamp"):
         fmt = mapping.date_formats.get(fld.name, "iso")
         return f"Expected dates like {DATE_FORMATS.get(fmt, fmt)}; fix these cells or choose another date format."

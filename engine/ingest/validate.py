@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from engine import store
@@ -14,8 +16,9 @@ from engine.ingest.model import (
     StagedUpload,
     ValidationReport,
 )
-from engine.ingest.parse import _PROBLEM, _fix_for, _parse_expr, _text
-from engine.ingest.read import _short
+from engine.ingest.parse import _PROBLEM, _fix_for, _parse_expr, _sanity_checks, _text
+from engine.ingest.read import _short, disk_full_error, is_disk_full
+from engine.ingest.suggest import describe_suggestion
 from engine.schema import LOAD_ID_COLUMN, Table, get_table, safe_column_name
 from engine.store import Connection, quote_ident, quote_literal
 
@@ -39,8 +42,15 @@ def _check_mapping(staged: StagedUpload, spec: Table, mapping: Mapping) -> list[
             continue
         if fname == "amount" and mapping.amount_rule == "quantity_x_unit_price":
             continue
+        hint = mapping.hints.get(fname)
+        suggested = (
+            f" The only candidate is {hint['column']!r}, too weak to pick for you ({describe_suggestion(hint)}): "
+            f"choose it (--map {fname}={hint['column']} or --accept-suggestions) or another column"
+            if hint
+            else " Map one of the file's columns to it"
+        )
         blocking.append(
-            f"Required field {fname!r} of {spec.name} has no column. Map one of the file's columns to it"
+            f"Required field {fname!r} of {spec.name} has no column.{suggested}"
             + (
                 ", or type a constant for the whole file."
                 if spec.field(fname).kind in ("id", "category")
@@ -124,6 +134,7 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
         elif derived:  # split_order_total
             oi = spec.field_names.index("order_id")
             v = f"(_x{i} / count(*) OVER (PARTITION BY _s{oi}))"
+        sanity = " ".join(f"WHEN {cond} THEN {c}" for cond, c in _sanity_checks(fld, v))
         checks = []
         if fld.minimum is not None:
             checks.append(f"{v} < {fld.minimum}")
@@ -132,14 +143,15 @@ def _build_typed(con: Connection, staged: StagedUpload, spec: Table, mapping: Ma
         code = (
             f"CAST(CASE WHEN {s} IS NULL THEN {1 if fld.required else 0} "
             f"WHEN {v} IS NULL THEN (CASE WHEN trim({s}) = '' THEN {1 if fld.required else 0} ELSE 2 END) "
-            f"WHEN {' OR '.join(checks) or 'false'} THEN 3 ELSE 0 END AS UTINYINT)"
+            f"{sanity} WHEN {' OR '.join(checks) or 'false'} THEN 3 ELSE 0 END AS UTINYINT)"
         )
         final.append(f"{v} AS {quote_ident(fld.name)}, {code} AS _c{i}, CAST({raw} AS VARCHAR) AS _raw_{i}")
         error_cols.append((i, fld.name))
     final += [quote_ident(stored) for stored in extras.values()]
     layer3 = f"SELECT {', '.join(final)} FROM ({layer2}) AS parsed"
     # Two narrow columns carry every problem: _err packs a 3-bit code per field (0 ok, 1 missing,
-    # 2 unreadable, 3 out of range, 4 duplicate key); _vals holds the offending cells, NULL on good rows.
+    # 2 unreadable, 3 out of range, 4 duplicate key, 5 not finite, 6 implausible date, 7 beyond the amount
+    # limit); _vals holds the offending cells, NULL on good rows.
     outer = [quote_ident(f.name) for f in spec.fields]
     outer += [quote_ident(stored) for stored in extras.values()]
     if spec.name == "orders":
@@ -187,6 +199,31 @@ def _mark_duplicate_keys(con: Connection, typed: str, spec: Table, mapping: Mapp
     )
 
 
+# Fields whose sum is money: a report of rejected rows states how much money they hold.
+MONEY_FIELDS = ("amount", "spend", "revenue")
+
+
+def _unloadable(
+    staged: StagedUpload, spec: Table, mapping: Mapping, blocking: list[str], notes: list[str]
+) -> ValidationReport:
+    return ValidationReport(
+        file_name=staged.file_name,
+        table=spec.name,
+        rows_read=staged.rows or 0,
+        rows_valid=0,
+        rows_rejected=0,
+        issues=[],
+        blocking=blocking,
+        questions=list(mapping.questions),
+        warnings=list(staged.warnings),
+        notes=notes,
+        date_range=None,
+        totals={},
+        preview=pd.DataFrame(),
+        mapping_signature=mapping.signature(),
+    )
+
+
 def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> ValidationReport:
     """Check every row of the upload against the mapping and report every problem in one pass.
 
@@ -205,42 +242,20 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
         )
     ]
     if blocking:
-        return ValidationReport(
-            staged.file_name,
-            spec.name,
-            staged.rows or 0,
-            0,
-            0,
-            [],
-            blocking,
-            list(mapping.questions),
-            list(staged.warnings),
-            notes,
-            None,
-            {},
-            pd.DataFrame(),
-            mapping.signature(),
-        )
+        return _unloadable(staged, spec, mapping, blocking, notes)
     try:
         typed = _build_typed(con, staged, spec, mapping)
     except IngestError:
         raise
     except Exception as exc:  # noqa: BLE001 - any DuckDB failure becomes a readable report line
-        return ValidationReport(
-            staged.file_name,
-            spec.name,
-            staged.rows or 0,
-            0,
-            0,
-            [],
+        if is_disk_full(exc):
+            raise disk_full_error(staged.file_name, Path(staged.staged_path).parent) from exc
+        return _unloadable(
+            staged,
+            spec,
+            mapping,
             [f"The file could not be read completely: {_short(exc)}. Check the delimiter and quoting."],
-            list(mapping.questions),
-            list(staged.warnings),
             notes,
-            None,
-            {},
-            pd.DataFrame(),
-            mapping.signature(),
         )
     t = quote_ident(typed)
     header_offset = 2 if staged.detected.get("header") else 1
@@ -265,7 +280,8 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
         if f.kind in ("number", "integer")
         and (f.name in mapping.columns or (f.name == "amount" and mapping.amount_rule != "column"))
     ]
-    codes = (1, 2, 3, 4)
+    codes = tuple(_PROBLEM)
+    money_fields = [m for m in money if m in MONEY_FIELDS]
     aggregates = ["count(*) FILTER (WHERE _err <> 0)"]
     if date_field:
         aggregates += [
@@ -275,6 +291,11 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     aggregates += [f"sum({quote_ident(m)}) FILTER (WHERE _err = 0)" for m in money]
     if spec.name == "orders":
         aggregates.append("count(*) FILTER (WHERE _err = 0 AND is_return)")
+    # the money of rejected rows, counted where the money cell itself is fine
+    aggregates += [
+        f"sum({quote_ident(m)}) FILTER (WHERE _err <> 0 AND (_err >> {3 * spec.field_names.index(m)}) & 7 = 0)"
+        for m in money_fields
+    ]
     row = list(con.execute(f"SELECT {', '.join(aggregates)} FROM {t}").fetchone())
     rejected = int(row.pop(0))
     issues: list[Issue] = []
@@ -304,14 +325,25 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
             column = mapping.columns.get(fname) or (
                 f"constant {mapping.constants[fname]!r}" if fname in mapping.constants else None
             )
+            issue_money = None
+            if money_fields:
+                first = money_fields[0]
+                money_shift = 3 * spec.field_names.index(first)
+                issue_money = con.execute(
+                    f"SELECT sum({quote_ident(first)}) FROM {t} WHERE (_err >> {shift}) & 7 = ? "
+                    f"AND (_err >> {money_shift}) & 7 = 0",
+                    [code],
+                ).fetchone()[0]
             issues.append(
                 Issue(
-                    fname,
-                    column,
-                    _PROBLEM[code],
-                    n,
-                    [(int(line), v if v is not None else "") for line, v in examples],
-                    _fix_for(fld, code, mapping),
+                    field=fname,
+                    column=column,
+                    problem=_PROBLEM[code],
+                    rows=n,
+                    examples=[(int(line), v if v is not None else "") for line, v in examples],
+                    fix=_fix_for(fld, code, mapping),
+                    money=float(issue_money) if issue_money is not None else None,
+                    money_field=money_fields[0] if money_fields else None,
                 )
             )
     date_range = None
@@ -326,8 +358,13 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
         value = row.pop(0)
         if value is not None:
             totals[m] = float(value)
+    returns = int(row.pop(0)) if spec.name == "orders" else 0
+    rejected_money = {}
+    for m in money_fields:
+        value = row.pop(0)
+        if rejected:
+            rejected_money[m] = float(value or 0.0)
     if spec.name == "orders":
-        returns = int(row.pop(0))
         if returns:
             notes.append(
                 f"{returns:,} line(s) have a negative quantity or amount: kept and flagged as returns."
@@ -363,20 +400,21 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     if valid == 0:
         blocking.append("No row of the file can be loaded: fix the problems listed above.")
     report = ValidationReport(
-        staged.file_name,
-        spec.name,
-        staged.rows,
-        valid,
-        rejected,
-        issues,
-        blocking,
-        list(mapping.questions),
-        list(staged.warnings),
-        notes,
-        date_range,
-        totals,
-        preview,
-        mapping.signature(),
+        file_name=staged.file_name,
+        table=spec.name,
+        rows_read=staged.rows,
+        rows_valid=valid,
+        rows_rejected=rejected,
+        issues=issues,
+        blocking=blocking,
+        questions=list(mapping.questions),
+        warnings=list(staged.warnings),
+        notes=notes,
+        date_range=date_range,
+        totals=totals,
+        preview=preview,
+        mapping_signature=mapping.signature(),
+        rejected_money=rejected_money,
     )
     staged.reports[mapping.signature()] = report
     return report

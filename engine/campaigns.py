@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from engine.errors import InsufficientDataError, SchemaError
+from engine.schema import CAMPAIGNS, is_dimension
 from engine.store import Connection, extra_columns, quote_ident, table_columns
 
 NO_CHANNEL = "(no channel)"
@@ -175,8 +176,10 @@ def _nullable(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def campaign_dimensions(con: Connection) -> list[str]:
-    """Dimension columns kept with the campaign rows (age band, gender, ad set ...), in stored order."""
-    return extra_columns(con, "campaigns")
+    """Dimension columns kept with the campaign rows (age band, gender, interest ...), in stored order.
+    Identifiers (``ad_id``) and measures under another name (``total_conversion``) are kept in the table
+    but are not dimensions to break down by."""
+    return [c for c in extra_columns(con, "campaigns") if is_dimension(CAMPAIGNS, c)]
 
 
 @dataclass

@@ -662,6 +662,12 @@ def names_a_measure(table: Table, header: str) -> bool:
     )
 
 
+def is_dimension(table: Table, header: str) -> bool:
+    """Whether an extra column may be offered as a breakdown dimension: not an identifier (``ad_id``) and
+    not one of the table's measures under another name (``Total_Conversion``)."""
+    return not looks_like_id(header) and not names_a_measure(table, header)
+
+
 def safe_column_name(header: str, taken: set[str] | None = None) -> str:
     """Turn any header into a plain snake_case column name, unique among ``taken``.
 
@@ -698,5 +704,6 @@ __all__ = [
     "header_words",
     "looks_like_id",
     "names_a_measure",
+    "is_dimension",
     "safe_column_name",
 ]

@@ -246,6 +246,11 @@ def _header_match(fld: Field, column: str) -> tuple[float, str | None]:
     return 0.0, None
 
 
+# Ids of things a file holds many of: a column of a few small numbers cannot be one of these (campaign and
+# experiment ids can: a file often holds only a handful of campaigns).
+_MANY_PER_FILE = ("customer_id", "product_id", "order_id")
+
+
 def _small_number_column(prof: ColumnProfile) -> bool:
     """Whole numbers with few distinct values (months since a purchase, a 1-5 score): never an id."""
     return prof.share_integer >= 0.95 and prof.distinct <= 50 and prof.distinct < 0.05 * prof.non_null
@@ -281,12 +286,12 @@ def _candidate(fld: Field, column: str, prof: ColumnProfile, position: int) -> t
         if not plausible_header(column):
             score = min(score, 0.3)
             evidence.insert(0, "the header does not read like a column name")
-        if fld.kind == "id" and _small_number_column(prof):
+        if fld.name in _MANY_PER_FILE and _small_number_column(prof):
             score = min(score, 0.4)
             evidence.append("too few distinct values for an identifier")
         return score, "header", evidence
     if fit >= 1.0 and head == 0:
-        if fld.kind == "id" and _small_number_column(prof):
+        if fld.name in _MANY_PER_FILE and _small_number_column(prof):
             return 0.0, "", []
         content = _content_score(fld, prof, position)
         if content > 0:

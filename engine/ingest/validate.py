@@ -19,7 +19,7 @@ from engine.ingest.model import (
 from engine.ingest.parse import _PROBLEM, _fix_for, _parse_expr, _sanity_checks, _text
 from engine.ingest.read import _short, disk_full_error, is_disk_full
 from engine.ingest.suggest import describe_suggestion
-from engine.schema import LOAD_ID_COLUMN, Table, get_table, safe_column_name
+from engine.schema import LOAD_ID_COLUMN, Table, get_table, is_dimension, safe_column_name
 from engine.store import Connection, quote_ident, quote_literal
 
 
@@ -378,10 +378,19 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     valid = staged.rows - rejected
     extras = _extra_names(spec, mapping)
     if extras:
-        notes.append(
-            f"Kept as {spec.extras}: "
-            + ", ".join(f"{c!r}" + (f" (as {s})" if s != c else "") for c, s in extras.items())
-        )
+        shown = {c: f"{c!r}" + (f" (as {s})" if s != c else "") for c, s in extras.items()}
+        if spec.extras == "dimensions":
+            plain = [c for c in extras if not is_dimension(spec, c)]
+            dims = [c for c in extras if c not in plain]
+            if dims:
+                notes.append("Kept as dimensions: " + ", ".join(shown[c] for c in dims))
+            if plain:
+                notes.append(
+                    "Kept as extra columns, not offered as breakdowns (identifiers or measures): "
+                    + ", ".join(shown[c] for c in plain)
+                )
+        else:
+            notes.append(f"Kept as {spec.extras}: " + ", ".join(shown.values()))
     preview_cols = [
         f.name
         for f in spec.fields

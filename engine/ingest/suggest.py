@@ -252,8 +252,9 @@ _MANY_PER_FILE = ("customer_id", "product_id", "order_id")
 
 
 def _small_number_column(prof: ColumnProfile) -> bool:
-    """Whole numbers with few distinct values (months since a purchase, a 1-5 score): never an id."""
-    return prof.share_integer >= 0.95 and prof.distinct <= 50 and prof.distinct < 0.05 * prof.non_null
+    """Few distinct values over many rows (months since a purchase, a 1-5 score, a spend band): never the
+    id of a customer, product or order."""
+    return prof.distinct <= 50 and prof.distinct < 0.05 * prof.non_null
 
 
 def _near_unique_number(prof: ColumnProfile) -> bool:

@@ -206,7 +206,9 @@ class ValidationReport:
         parts = []
         for name, value in self.rejected_money.items():
             total = value + self.totals.get(name, 0.0)
-            share = f" ({value / total:.1%} of the file's {name})" if total else ""
+            ratio = value / total if total else 0.0
+            shown = "under 0.1%" if 0 < abs(ratio) < 0.001 else f"{ratio:.1%}"
+            share = f" ({shown} of the file's {name})" if total else ""
             parts.append(f"{name} {value:,.2f}{share}")
         return ", ".join(parts)
 

@@ -252,8 +252,8 @@ _MANY_PER_FILE = ("customer_id", "product_id", "order_id")
 
 
 def _small_number_column(prof: ColumnProfile) -> bool:
-    """Few distinct values over many rows (months since a purchase, a 1-5 score, a spend band): never the
-    id of a customer, product or order."""
+    """Few distinct values over many rows (months since a purchase, a 1-5 score, a spend band): without a
+    header naming it so, never taken for the id of a customer, product or order."""
     return prof.distinct <= 50 and prof.distinct < 0.05 * prof.non_null
 
 
@@ -287,9 +287,6 @@ def _candidate(fld: Field, column: str, prof: ColumnProfile, position: int) -> t
         if not plausible_header(column):
             score = min(score, 0.3)
             evidence.insert(0, "the header does not read like a column name")
-        if fld.name in _MANY_PER_FILE and _small_number_column(prof):
-            score = min(score, 0.4)
-            evidence.append("too few distinct values for an identifier")
         return score, "header", evidence
     if fit >= 1.0 and head == 0:
         if fld.name in _MANY_PER_FILE and _small_number_column(prof):

@@ -4,7 +4,6 @@ templates of every table."""
 from __future__ import annotations
 
 import tempfile
-import weakref
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 import engine
-from dashboard import auth, charts, components, state
+from dashboard import auth, charts, components, staging, state
 
 LIMITS = engine.DEFAULT_LIMITS
 NOT_MAPPED = "(not mapped)"
@@ -48,31 +47,13 @@ def _word(value) -> str:
     return {True: "yes", False: "no"}.get(value, str(value)) if isinstance(value, bool) else str(value)
 
 
-class _StagingGuard:
-    """Removes an upload's staging when the person's session ends without a load or a cancel (a closed
-    tab): Streamlit drops the session state, and with it this object."""
-
-    def __init__(self, staged: engine.StagedUpload) -> None:
-        self._finalizer = weakref.finalize(self, _discard_quietly, state.cursor(), staged)
-
-    def release(self) -> None:
-        self._finalizer()
-
-
-def _discard_quietly(cursor: engine.Connection, staged: engine.StagedUpload) -> None:
-    try:
-        engine.discard(cursor, staged)
-    except Exception:  # noqa: BLE001 - runs at session end, where nobody can be told; the start-up sweep
-        pass  # removes whatever is left
-
-
 def _reset_upload() -> None:
     staged = st.session_state.pop("staged", None)
     guard = st.session_state.pop("staged_guard", None)
     if guard is not None:
         guard.release()
     elif staged is not None:
-        _discard_quietly(state.cursor(), staged)
+        staging.StagingGuard(state.cursor(), staged).release()
     for key in list(st.session_state):
         if key.startswith(("map_", "const_", "datefmt_", "comma_")) or key in (
             "mapping",
@@ -94,7 +75,7 @@ def _stage(uploaded) -> None:
     finally:
         tmp_path.unlink(missing_ok=True)
     st.session_state["staged"] = staged
-    st.session_state["staged_guard"] = _StagingGuard(staged)
+    st.session_state["staged_guard"] = staging.StagingGuard(state.cursor(), staged)
     st.session_state["staged_for"] = uploaded.file_id
 
 

@@ -175,7 +175,7 @@ def cohort_retention(con: Connection, max_months: int = 24) -> pd.DataFrame:
     return con.execute(
         """WITH buys AS (
                 SELECT DISTINCT customer_id, date_trunc('month', order_date)::DATE AS month
-                FROM orders WHERE NOT is_return
+                FROM orders WHERE NOT is_return AND customer_id IS NOT NULL
             ),
             cohorts AS (SELECT customer_id, min(month) AS cohort FROM buys GROUP BY customer_id),
             sizes AS (SELECT cohort, count(*) AS customers FROM cohorts GROUP BY cohort)

@@ -294,3 +294,29 @@ def test_ids_are_never_names_categories_or_dimensions(con, tmp_path):
     assert "campaign_name" not in mapping.columns and "channel" not in mapping.columns
     engine.load(con, staged, mapping, confirm=True)
     assert engine.campaign_dimensions(con) == ["age"]
+
+
+# ---------------------------------------------------------------- guest orders
+
+
+def test_guest_orders_load_count_in_revenue_and_stay_out_of_customer_analyses(con, tmp_path):
+    lines = ["InvoiceNo,CustomerID,InvoiceDate,Amount"]
+    lines += [
+        f"5{i:05d},{'' if i % 4 == 0 else 12000 + i % 30},2024-0{i % 9 + 1}-15,{i % 50 + 1}.25"
+        for i in range(800)
+    ]
+    path = write(tmp_path, "guests.csv", "\n".join(lines) + "\n")
+    report, result = engine.load_file(con, path, "orders", confirm=True)
+    expected = pd.read_csv(path, dtype={"CustomerID": str})
+    guests = expected["CustomerID"].isna()
+    assert result is not None and result.rows_loaded == 800 and report.rows_rejected == 0
+    stored = con.execute(
+        "SELECT count(*) FILTER (WHERE customer_id IS NULL), sum(amount) FROM orders"
+    ).fetchone()
+    assert stored == (guests.sum(), pytest.approx(expected["Amount"].sum()))
+    scores = engine.rfm_scores(con)
+    assert scores["customer_id"].notna().all()
+    assert len(scores) == expected.loc[~guests, "CustomerID"].nunique()
+    cohorts = engine.cohort_retention(con)
+    first_months = cohorts[cohorts["months_since"] == 0]
+    assert first_months["customers"].sum() == expected.loc[~guests, "CustomerID"].nunique()

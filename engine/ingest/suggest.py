@@ -33,6 +33,7 @@ class ColumnProfile:
     int_min: int | None = None
     int_max: int | None = None
     zero_one: bool = False
+    share_whole_decimal: float = 0.0
 
     @property
     def evidence(self) -> list[str]:
@@ -115,6 +116,7 @@ def profile_columns(
             max(TRY_CAST({c} AS HUGEINT)) FILTER (WHERE regexp_matches({c}, {quote_literal(_INT)})) AS imax{i},
             count(*) FILTER (WHERE {c} IN ('0', '1')) AS zo{i},
             count(DISTINCT {c}) FILTER (WHERE {c} IN ('0', '1')) AS zod{i},
+            count(*) FILTER (WHERE regexp_matches({c}, '^[+-]?\\d+\\.0+$')) AS wd{i},
             count(*) FILTER (WHERE regexp_matches({c}, {quote_literal(_DATE_PATTERNS["text_month"])})) AS tm{i},
             max(TRY_CAST(regexp_extract({c}, '^(\\d{{1,2}})[/.-]', 1) AS INTEGER)) AS p1_{i},
             max(TRY_CAST(regexp_extract({c}, '^\\d{{1,2}}[/.-](\\d{{1,2}})[/.-]', 1) AS INTEGER)) AS p2_{i},
@@ -126,12 +128,32 @@ def profile_columns(
         row = con.execute(f"SELECT {', '.join(parts)} FROM {quote_ident(sample)}").fetchone()
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(sample)}")
-    width = 20
+    width = 21
     out: dict[str, ColumnProfile] = {}
     for i, col in enumerate(staged.columns):
-        (n, d, num, integer, dc, b, iso, ymd, dm, y8, imin, imax, zo, zod, tm, p1, p2, dots, med, length) = (
-            row[i * width : (i + 1) * width]
-        )
+        (
+            n,
+            d,
+            num,
+            integer,
+            dc,
+            b,
+            iso,
+            ymd,
+            dm,
+            y8,
+            imin,
+            imax,
+            zo,
+            zod,
+            wd,
+            tm,
+            p1,
+            p2,
+            dots,
+            med,
+            length,
+        ) = row[i * width : (i + 1) * width]
         n = int(n or 0)
         denom = max(n, 1)
         candidates = {
@@ -174,6 +196,7 @@ def profile_columns(
             int(imin) if imin is not None else None,
             int(imax) if imax is not None else None,
             n > 0 and (zo or 0) == n and (zod or 0) == 2,
+            (wd or 0) / denom,
         )
     if sample_rows == SAMPLE_ROWS:
         staged.profiles.update(out)
@@ -216,7 +239,12 @@ def _kind_fit(fld: Field, prof: ColumnProfile) -> float:
         return (
             0.3
             if prof.date_format
-            else (0.2 if prof.share_numeric >= 0.95 and prof.share_integer < 0.5 else 1.0)
+            # decimals are rarely ids, but 17850.0 (an id that went through a spreadsheet) is one
+            else (
+                0.2
+                if prof.share_numeric >= 0.95 and prof.share_integer + prof.share_whole_decimal < 0.5
+                else 1.0
+            )
         )
     return 0.2 if prof.date_format else 1.0
 

@@ -131,7 +131,7 @@ def facebook_ads_kag(path: Path, rows: int = 1_143) -> Path:
 
 def online_retail(path: Path, rows: int = 150_000) -> Path:
     """The UCI Online Retail invoice log, as its CSV copies circulate: Latin-1, ``M/D/YYYY H:MM`` dates,
-    about 25% guest lines without a CustomerID, cancellations (``C`` invoices) with negative quantities,
+    about 25% guest lines without a CustomerID, ids written as ``17850.0``, cancellations (``C`` invoices) with negative quantities,
     alphanumeric stock codes and descriptions with commas and quotes."""
     rng = _rng(5)
     invoice = 536_365 + np.sort(rng.integers(0, rows // 20, rows))
@@ -139,7 +139,8 @@ def online_retail(path: Path, rows: int = 150_000) -> Path:
     quantity = rng.choice([1, 2, 3, 4, 6, 12, 24], rows)
     quantity = np.where(cancelled, -quantity, quantity)
     price = np.round(rng.choice([0.42, 0.85, 1.25, 1.65, 2.55, 3.39, 4.95, 7.95], rows), 2)
-    customer = rng.integers(12_346, 18_288, rows).astype(str).astype(object)
+    # ids written by pandas next to empty cells come out as floats: 17850.0
+    customer = (rng.integers(12_346, 18_288, rows).astype(str) + ".0").astype(object)
     guests = rng.random(rows) < 0.25
     customer[guests] = ""
     minutes = np.sort(rng.integers(0, 373 * 24 * 60, rows))

@@ -125,7 +125,8 @@ def test_invoice_log_with_guest_orders_and_cancellations(exports, sample_store, 
         "SELECT count(*) AS n, count(*) FILTER (WHERE customer_id IS NULL) AS guests, sum(amount) AS amount, "
         "sum(amount) FILTER (WHERE customer_id IS NULL) AS guest_amount, count(*) FILTER (WHERE is_return) AS returns, "
         "min(order_date) AS first, max(order_date) AS last, "
-        "count(*) FILTER (WHERE contains(description, '£')) AS pounds FROM orders",
+        "count(*) FILTER (WHERE contains(description, '£')) AS pounds, "
+        "count(*) FILTER (WHERE customer_id LIKE '%.0') AS float_ids FROM orders",
     ).iloc[0]
     line_amount = (expected["Quantity"] * expected["UnitPrice"]).round(4)
     guests = expected["CustomerID"].isna()
@@ -137,6 +138,7 @@ def test_invoice_log_with_guest_orders_and_cancellations(exports, sample_store, 
     assert got["first"] == pd.to_datetime(expected["InvoiceDate"], format="%m/%d/%Y %H:%M").min()
     assert got["last"] == pd.to_datetime(expected["InvoiceDate"], format="%m/%d/%Y %H:%M").max()
     assert got["pounds"] == expected["Description"].str.contains("£").sum()
+    assert got["float_ids"] == 0  # 17850.0 is stored as the id 17850
 
 
 def test_crm_export_with_line_breaks_inside_quotes(exports, sample_store, cli):

@@ -199,6 +199,24 @@ def test_a_full_disk_while_transcoding_is_said_and_the_half_copy_removed(con, tm
     assert staging_leftovers(con) == ([], [])
 
 
+def test_a_full_disk_during_validation_says_so_instead_of_blaming_the_delimiter(con, tmp_path, monkeypatch):
+    import duckdb
+
+    path = write(tmp_path, "o.csv", "order_id,customer_id,order_date,amount\n" + "O1,C1,2024-01-01,5\n" * 500)
+    staged = engine.read_upload(con, path, "o.csv")
+    mapping = engine.suggest_mapping(con, staged, "orders")
+
+    def store_full(*args, **kwargs):  # the store's file cannot grow: what DuckDB raises then
+        raise duckdb.IOException('Could not write file "store.duckdb": No space left on device')
+
+    monkeypatch.setattr(engine.store, "row_count", store_full)
+    with pytest.raises(engine.IngestError, match=r"The disk is full \([\d,]+ MB free\)"):
+        engine.validate(con, staged, mapping)
+    monkeypatch.undo()
+    assert not [r for r in staging_leftovers(con)[1] if r.startswith("_typed_")]
+    engine.discard(con, staged)
+
+
 # ---------------------------------------------------------------- encodings
 
 

@@ -163,7 +163,6 @@ ENCODING_NAMES = {
 }
 # Bytes Windows-1252 leaves undefined: a file holding them is Latin-1 (ISO-8859-1), not Windows-1252.
 _CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
-_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _SCAN_CHUNK = 16 * 1024 * 1024
 _EXAMPLES = 5
 
@@ -176,7 +175,6 @@ class TextScan:
     ----------
     lines : physical lines (newline-terminated, plus a last unterminated one).
     utf8_error : (byte offset, line, the offending bytes) of the first byte sequence that is not UTF-8.
-    byte_counts : how often each byte value occurs (decides Windows-1252 vs Latin-1).
     nul_lines : line numbers holding NUL bytes (first few) and ``nul_count`` their total.
     long_line : (line, length in bytes) of the first line over the limit.
     quoted_newlines : a line break falls inside double quotes somewhere (RFC 4180 multi-line fields).
@@ -184,7 +182,6 @@ class TextScan:
 
     lines: int = 0
     utf8_error: tuple[int, int, bytes] | None = None
-    byte_counts: np.ndarray = field(default_factory=lambda: np.zeros(256, dtype=np.int64))
     nul_lines: list[int] = field(default_factory=list)
     nul_count: int = 0
     long_line: tuple[int, int] | None = None
@@ -193,8 +190,8 @@ class TextScan:
 
 def scan_text(path: Path, max_line_bytes: int, *, check_utf8: bool = True) -> TextScan:
     """Read ``path`` once in large chunks and count what a CSV reader would trip on later: bytes that are
-    not UTF-8, NUL bytes, over-long lines and line breaks inside quotes. Vectorised with numpy (about
-    0.1 s per 100 MB here), so every byte is looked at, not a sample."""
+    not UTF-8, NUL bytes, over-long lines and line breaks inside quotes. Vectorised with numpy (0.3 s for the
+    45 MB UCI Online Retail CSV on a busy 2-core machine), so every byte is looked at, not a sample."""
     scan = TextScan()
     decoder = codecs.getincrementaldecoder("utf-8")() if check_utf8 else None
     offset = 0
@@ -204,7 +201,6 @@ def scan_text(path: Path, max_line_bytes: int, *, check_utf8: bool = True) -> Te
         while chunk := fh.read(_SCAN_CHUNK):
             data = np.frombuffer(chunk, dtype=np.uint8)
             newlines = np.flatnonzero(data == 10)
-            scan.byte_counts += np.bincount(data, minlength=256)
             if decoder is not None:
                 try:
                     decoder.decode(chunk)
@@ -234,10 +230,14 @@ def scan_text(path: Path, max_line_bytes: int, *, check_utf8: bool = True) -> Te
                 if scan.long_line is None and carry > max_line_bytes:
                     scan.long_line = (scan.lines + int(newlines.size) + 1, carry)
             if not scan.quoted_newlines:
-                quotes = np.cumsum(data == 34, dtype=np.int64)
-                odd = (quotes[newlines] + int(in_quotes)) % 2 == 1 if newlines.size else np.zeros(0, bool)
-                scan.quoted_newlines = bool(odd.any())
-                in_quotes = bool((int(quotes[-1]) + int(in_quotes)) % 2)
+                # a line break inside quotes: an odd number of quotes before it (doubled quotes add two)
+                quotes = np.flatnonzero(data == 34)
+                if quotes.size:
+                    before = np.searchsorted(quotes, newlines) + int(in_quotes)
+                    scan.quoted_newlines = bool((before % 2 == 1).any())
+                    in_quotes = bool((quotes.size + int(in_quotes)) % 2)
+                elif in_quotes and newlines.size:
+                    scan.quoted_newlines = True
             scan.lines += int(newlines.size)
             offset += len(chunk)
     if carry:
@@ -251,12 +251,17 @@ def _choose_encoding(name: str, path: Path, scan: TextScan) -> str:
     guessing would turn its accented letters into mojibake)."""
     if scan.utf8_error is None:
         return "utf-8"
-    high = int(scan.byte_counts[128:].sum())
+    good = bad = 0
+    undefined = False
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     with open(path, "rb") as fh:
-        utf8_bytes = 0
         while chunk := fh.read(_SCAN_CHUNK):
-            utf8_bytes += sum(len(m) for m in _UTF8_SEQUENCE.findall(chunk))
-    if utf8_bytes >= 0.5 * high:
+            text = decoder.decode(chunk)
+            replaced = text.count("\ufffd")
+            good += len(text) - len(text.encode("ascii", "ignore")) - replaced  # well-formed UTF-8 letters
+            bad += replaced
+            undefined = undefined or any(bytes([b]) in chunk for b in _CP1252_UNDEFINED)
+    if good >= 3 and good >= bad:
         where, line, raw = scan.utf8_error
         shown = raw[:1].decode("cp1252", errors="replace")
         raise IngestError(
@@ -264,7 +269,7 @@ def _choose_encoding(name: str, path: Path, scan: TextScan) -> str:
             f"0x{raw[0]:02X} ({shown!r} in Windows-1252) is not UTF-8: the file mixes two encodings. Open it "
             f"in a spreadsheet or text editor, save it again as UTF-8 CSV, and upload that."
         )
-    if any(scan.byte_counts[b] for b in _CP1252_UNDEFINED):
+    if undefined:
         return "latin-1"
     return "cp1252"
 

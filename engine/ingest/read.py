@@ -201,7 +201,7 @@ def scan_text(path: Path, max_line_bytes: int, *, check_utf8: bool = True) -> Te
         while chunk := fh.read(_SCAN_CHUNK):
             data = np.frombuffer(chunk, dtype=np.uint8)
             newlines = np.flatnonzero(data == 10)
-            if decoder is not None:
+            if decoder is not None and np.count_nonzero(data >= 128):  # plain ASCII is UTF-8 as it is
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as exc:

@@ -20,7 +20,17 @@ from engine.schema import *  # noqa: F403
 from engine.store import *  # noqa: F403
 
 _EAGER = (errors, schema, store, export, ingest, overview)
-_LAZY = ("sample", "rfm", "segments", "personas", "recommend", "evaluation", "campaigns", "experiments")
+_LAZY = (
+    "sample",
+    "rfm",
+    "segments",
+    "personas",
+    "recommend",
+    "evaluation",
+    "campaigns",
+    "experiments",
+    "report",
+)
 
 
 def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:

@@ -18,6 +18,8 @@ USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --ser
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
              [--mode replace|append] [--accept-suggestions] [--yes]
 segmint sample                         reset the store to the bundled sample data
+segmint report overview|segments|personas|campaigns|experiments|recommendations [--from DATE --to DATE]
+               [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins"""
 
 
@@ -182,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "user":
             return _user(rest)
+        if command == "report":
+            from engine.report import report_command
+
+            return report_command(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

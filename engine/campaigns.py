@@ -488,8 +488,9 @@ class DimensionProfile:
 
 
 def dimension_profiles(con: Connection) -> list[DimensionProfile]:
-    """Every campaign dimension with its distinct values (one query), in stored order."""
-    dims = campaign_dimensions(con)
+    """Every extra column of the campaigns (the dimensions, and the identifiers and measures kept beside
+    them) with its distinct values (one query), in stored order."""
+    dims = extra_columns(con, "campaigns")
     if not dims:
         return []
     parts = ", ".join(f"count(DISTINCT {quote_ident(d)})" for d in dims)
@@ -509,6 +510,7 @@ def default_breakdown(con: Connection, max_values: int = 30) -> str | None:
     """The dimension a breakdown opens on: the first that is no identifier and has 2 to ``max_values``
     values (age, gender, device ...); else the first dimension with more than one value; None without any."""
     profiles = dimension_profiles(con)
+    profiles = [p for p in profiles if is_dimension(CAMPAIGNS, p.name)]
     for p in profiles:
         if not p.looks_like_id and 2 <= p.distinct <= max_values:
             return p.name

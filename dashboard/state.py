@@ -13,6 +13,7 @@ import engine
 def _store(path: str) -> engine.Connection:
     """One connection per process and store file; the bundled sample data is loaded into an empty store."""
     con = engine.connect(path)
+    engine.sweep_staging(con.cursor())  # what closed tabs and killed processes left in staging
     if engine.data_version(con) == 0 and sum(engine.table_counts(con).values()) == 0:
         engine.load_sample(con.cursor())
     return con

@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 
 import engine
 
-# Characters every encoding below can hold (cp1252 is the narrowest), with the ones CSV writers must quote.
-# A line break inside quotes belongs here too ("\n"): it is left out until quoted line breaks load (issue
-# 10, "CRM export where an address has a line break inside quotes"); this test found that they fail.
+# Characters every encoding below can hold (cp1252 is the narrowest), with the ones CSV writers must quote,
+# a line break inside quotes among them (RFC 4180 allows it; CRM exports with addresses have it).
 TEXT = st.text(
-    alphabet=st.sampled_from("abcXYZ019 äöüÄßéèçñø-_/#&'," + ';|"\t'), min_size=1, max_size=12
+    alphabet=st.sampled_from("abcXYZ019 äöüÄßéèçñø-_/#&'," + ';|"\t\n'), min_size=1, max_size=12
 ).filter(lambda s: s.strip() == s and s.strip())
 # Ids as exports write them: codes, or digits with leading zeros that must survive as text.
 IDS = st.one_of(
@@ -33,7 +32,7 @@ IDS = st.one_of(
     st.from_regex(r"0[0-9]{2,7}", fullmatch=True),
 )
 CENTS = st.integers(min_value=-50_000, max_value=500_000).filter(lambda c: c != 0)
-MOMENTS = st.datetimes(min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2030, 12, 31)).map(
+MOMENTS = st.datetimes(min_value=dt.datetime(2001, 1, 1), max_value=dt.datetime(2025, 12, 31)).map(
     lambda t: t.replace(microsecond=0)
 )
 

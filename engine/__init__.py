@@ -21,6 +21,7 @@ from engine.store import *  # noqa: F403
 
 _EAGER = (errors, schema, store, export, ingest, overview)
 _LAZY = ("sample", "rfm", "segments", "personas", "recommend", "evaluation", "campaigns", "experiments")
+_LAZY += ("uplift",)  # who to target (engine/uplift.py)
 
 
 def _declared_names(module: str) -> list[str]:

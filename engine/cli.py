@@ -18,7 +18,8 @@ USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --ser
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
              [--mode replace|append] [--yes]
 segmint sample                         reset the store to the bundled sample data
-segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins"""
+segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
+segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target"""
 
 
 def _run(argv: list[str]) -> int:
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "user":
             return _user(rest)
+        if command == "uplift":
+            from engine.uplift import uplift_command
+
+            return uplift_command(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

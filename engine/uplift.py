@@ -54,7 +54,7 @@ DEFAULT_FOLDS = 5
 DEFAULT_BOOTSTRAP = 200
 DEFAULT_SEED = 42
 # Raised whenever what is computed changes, so stored results of older code are not shown.
-UPLIFT_CODE_VERSION = 1
+UPLIFT_CODE_VERSION = 2
 
 MIN_UNITS_PER_ARM = 500  # below this a decile holds under 50 units per arm: its uplift is noise
 MIN_OUTCOMES_PER_ARM = 30  # units with a non-zero outcome in each arm
@@ -199,10 +199,6 @@ class UpliftResult:
     evaluation: UpliftEvaluation | None
     learners: pd.DataFrame
     profiles: pd.DataFrame
-    verdict: str
-    recommendation: str
-    recommendation_level: str
-    headline: str
     notes: tuple[str, ...]
     fit_seconds: float
     params: dict = field(default_factory=dict)
@@ -210,6 +206,34 @@ class UpliftResult:
     @property
     def modelled(self) -> bool:
         return self.evaluation is not None
+
+    # The words are made when read (not stored), so better wording never needs a refit.
+    @property
+    def headline(self) -> str:
+        if self.evaluation is None:
+            return "The test cannot be used for targeting yet"
+        return _verdict(self.evaluation, self.outcome, self.outcome_kind, self.treatment)[1]
+
+    @property
+    def verdict(self) -> str:
+        """What the held-out evaluation says, in a sentence or two."""
+        if self.evaluation is None:
+            return self.checks.message
+        return _verdict(self.evaluation, self.outcome, self.outcome_kind, self.treatment)[0]
+
+    @property
+    def recommendation_level(self) -> str:
+        """``target``, ``top tenth``, ``everyone``, ``no one``, ``unclear`` or ``checks`` (not modelled)."""
+        if self.evaluation is None:
+            return "checks"
+        return _recommendation(self.evaluation, self.outcome, self.outcome_kind, self.treatment)[0]
+
+    @property
+    def recommendation(self) -> str:
+        """What to do, in a sentence."""
+        if self.evaluation is None:
+            return ""
+        return _recommendation(self.evaluation, self.outcome, self.outcome_kind, self.treatment)[1]
 
 
 # ---------------------------------------------------------------------------------------------- columns
@@ -534,7 +558,9 @@ def _smd(treated: np.ndarray, control: np.ndarray) -> float:
     return 0.0 if spread == 0 and diff == 0 else diff / spread if spread > 0 else math.inf
 
 
-def attribute_balance(frame: pd.DataFrame, kinds: dict[str, str], limit: float = BALANCE_LIMIT) -> BalanceCheck:
+def attribute_balance(
+    frame: pd.DataFrame, kinds: dict[str, str], limit: float = BALANCE_LIMIT
+) -> BalanceCheck:
     """Standardised mean difference of each attribute between the arms: numbers on their values, a category
     on each level's share (the largest level is reported). ``|smd| > limit`` flags a column that is not
     balanced: recorded after the send, or a test that was not randomised."""
@@ -806,6 +832,8 @@ class UpliftModel:
         return out
 
     def fit(self, X, treated, y, categorical=None, progress: ProgressFn | None = None) -> UpliftModel:
+        # The OpenMP runtime must be loaded before the limit is set, or the limit misses it.
+        import sklearn.ensemble  # noqa: F401
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=self.threads, user_api="openmp"):
@@ -1227,18 +1255,45 @@ def decile_profiles(
 # ---------------------------------------------------------------------------------------------- analysis
 
 
-def _words(outcome: str, kind: str) -> str:
-    """How to speak of the extra outcomes: 'extra visits', 'extra spend'."""
+# How a 0/1 outcome's events are called in a sentence ("extra conversions"); others add an "s".
+OUTCOME_EVENTS: dict[str, str] = {
+    "converted": "conversions",
+    "conversion": "conversions",
+    "purchased": "purchases",
+    "clicked": "clicks",
+    "opened": "opens",
+    "responded": "responses",
+    "churned": "churns",
+}
+
+
+def outcome_words(outcome: str, kind: str) -> str:
+    """How to speak of the extra outcomes: 'extra visits', 'extra conversions', 'extra spend'."""
     name = outcome.replace("_", " ")
     if kind == "binary":
-        return f"extra {name}s" if not name.endswith("s") else f"extra {name}"
+        return "extra " + OUTCOME_EVENTS.get(name.lower(), name if name.endswith("s") else f"{name}s")
     return f"extra {name}"
+
+
+def effect_words(evaluation: UpliftEvaluation, outcome: str, kind: str) -> str:
+    """The test's average effect in words, with its 95% interval."""
+    low, high = evaluation.average_uplift_low, evaluation.average_uplift_high
+    if kind == "binary":
+        return (
+            f"{evaluation.average_uplift * 100:+.2f} percentage points of {outcome} "
+            f"({evaluation.treated_mean:.2%} against {evaluation.control_mean:.2%}; 95% interval "
+            f"{low * 100:+.2f} to {high * 100:+.2f})"
+        )
+    return (
+        f"{evaluation.average_uplift:+,.4g} {outcome} per unit ({evaluation.treated_mean:,.4g} against "
+        f"{evaluation.control_mean:,.4g}; 95% interval {low:+,.4g} to {high:+,.4g})"
+    )
 
 
 def _verdict(evaluation: UpliftEvaluation, outcome: str, kind: str, treatment: str) -> tuple[str, str]:
     """(verdict sentence, headline) in plain words."""
     share = evaluation.top_share
-    extra = _words(outcome, kind)
+    extra = outcome_words(outcome, kind)
     if not evaluation.beats_random and evaluation.top_decile_beats_average:
         first = evaluation.deciles.iloc[0]
         return (
@@ -1280,9 +1335,9 @@ def _verdict(evaluation: UpliftEvaluation, outcome: str, kind: str, treatment: s
 
 def _recommendation(evaluation: UpliftEvaluation, outcome: str, kind: str, treatment: str) -> tuple[str, str]:
     """(level, sentence): what to do when targeting is or is not supported."""
-    extra = _words(outcome, kind)
+    extra = outcome_words(outcome, kind)
     low, high = evaluation.average_uplift_low, evaluation.average_uplift_high
-    effect = f"{evaluation.average_uplift:+.4g} {outcome} per unit (95% interval {low:+.4g} to {high:+.4g})"
+    effect = effect_words(evaluation, outcome, kind)
     if not evaluation.beats_random and evaluation.top_decile_beats_average:
         rest = "send to the rest too if it pays on average" if low > 0 else "the rest shows no clear effect"
         return (
@@ -1293,8 +1348,8 @@ def _recommendation(evaluation: UpliftEvaluation, outcome: str, kind: str, treat
     if evaluation.beats_random:
         return (
             "target",
-            f"Send {treatment!r} to the top of the list: predicted uplift finds who brings the {extra}. Use the "
-            "slider to choose how far down the list to go.",
+            f"Send {treatment!r} to the top of the list: predicted uplift finds who brings the {extra}. How far down "
+            "the list to go depends on the cost of a send and the value of an outcome.",
         )
     if low > 0:
         return (
@@ -1447,10 +1502,6 @@ def _compute(
             evaluation=None,
             learners=pd.DataFrame(),
             profiles=pd.DataFrame(),
-            verdict=checks.message,
-            recommendation="",
-            recommendation_level="checks",
-            headline="The test cannot be used for targeting yet",
             fit_seconds=time.perf_counter() - started,
             **base,
         )
@@ -1503,16 +1554,10 @@ def _compute(
     scored.insert(6, "fold", model.fold_)
     table = store.put_result(con, scores_kind, params, scored)
     profiles = decile_profiles(con, table, units.kinds)
-    verdict, headline = _verdict(evaluation, outcome, units.outcome_kind, treatment)
-    level, recommendation = _recommendation(evaluation, outcome, units.outcome_kind, treatment)
     result = UpliftResult(
         evaluation=evaluation,
         learners=pd.DataFrame(learners),
         profiles=profiles,
-        verdict=verdict,
-        recommendation=recommendation,
-        recommendation_level=level,
-        headline=headline,
         fit_seconds=time.perf_counter() - started,
         **base,
     )
@@ -1594,6 +1639,91 @@ def uplift_summary(result: UpliftResult) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------------------------------- command line
+
+UPLIFT_USAGE = (
+    "segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE\n"
+    "               [--attributes COL,COL...] [--learner x|t|transformed] [--top SHARE] [--json] [--db FILE]"
+)
+
+
+def uplift_command(argv: Sequence[str]) -> int:
+    """``segmint uplift``: fit (or read the stored) uplift analysis and write the targeted list as CSV.
+
+    The list has one row per unit, highest predicted uplift first: ``customer_id`` or ``row`` (the row's
+    number in the loaded file, 1 = first row after the header), ``uplift`` (out of fold) and ``decile``.
+    The headline figures go to standard output (``--json``: full precision). Exit code 1 when the checks
+    before modelling fail (no list is written).
+    """
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    from engine.export import to_csv_bytes
+
+    parser = argparse.ArgumentParser(prog="segmint uplift", description="Who to target: uplift from a test.")
+    parser.add_argument("--experiment", required=True, help="the test's experiment_id")
+    parser.add_argument("--treatment", required=True, help="the variant whose effect is modelled")
+    parser.add_argument(
+        "--control", help="the variant it is compared with (default: the one named like a control)"
+    )
+    parser.add_argument(
+        "--outcome", required=True, help="a 0/1 or numeric column of the test (visit, converted, spend)"
+    )
+    parser.add_argument("--out", required=True, help="CSV file for the targeted list")
+    parser.add_argument(
+        "--attributes", help="comma-separated columns to tell units apart (default: suggested)"
+    )
+    parser.add_argument("--learner", choices=tuple(LEARNERS), default=DEFAULT_LEARNER)
+    parser.add_argument("--top", type=float, help="keep only the top share of the list (0-1, e.g. 0.3)")
+    parser.add_argument("--json", action="store_true", help="print the headline figures as JSON")
+    parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
+    args = parser.parse_args(list(argv))
+    if args.top is not None and not 0 < args.top <= 1:
+        raise SchemaError(f"--top is a share between 0 and 1 (0.3 = the top 30%), not {args.top}.")
+    con = store.connect(args.db)
+    attributes = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else None
+
+    def report(fraction: float, text: str) -> None:
+        print(f"  {fraction:4.0%} {text}", file=sys.stderr)
+
+    result = analyse_uplift(
+        con,
+        args.experiment,
+        args.treatment,
+        args.control,
+        args.outcome,
+        attributes,
+        learner=args.learner,
+        progress=report,
+    )
+    summary = uplift_summary(result)
+    if not result.checks.passed:
+        if args.json:
+            print(json.dumps(summary, indent=2, default=float))
+        print(f"Not modelled: {result.checks.message}", file=sys.stderr)
+        return 1
+    ranked = uplift_list(con, result, args.top)
+    Path(args.out).write_bytes(to_csv_bytes(ranked))
+    summary["rows_written"] = len(ranked)
+    summary["out"] = str(args.out)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+    else:
+        ev = result.evaluation
+        print(f"{result.headline}.")
+        print(result.verdict)
+        print(result.recommendation)
+        print(
+            f"Qini coefficient {ev.qini_coefficient:.4g} ({ev.qini_low:.4g} to {ev.qini_high:.4g}); "
+            f"AUUC {ev.auuc:.4g} against {ev.auuc_random:.4g} at random; top tenth {ev.top_decile_ratio:.2f}x "
+            f"and top {ev.top_share:.0%} {ev.top_share_ratio:.2f}x the average uplift."
+        )
+        print(f"Wrote {len(ranked):,} rows ({', '.join(ranked.columns)}) to {args.out}.")
+    return 0
+
+
 __all__ = [
     "LEARNERS",
     "DEFAULT_LEARNER",
@@ -1627,4 +1757,8 @@ __all__ = [
     "analyse_uplift",
     "uplift_list",
     "uplift_summary",
+    "outcome_words",
+    "effect_words",
+    "uplift_command",
+    "UPLIFT_USAGE",
 ]

@@ -363,10 +363,12 @@ def _reads_as_outcome(name: str) -> bool:
     return bool(words & set(OUTCOME_WORDS)) or _norm(name) in OUTCOME_WORDS
 
 
-def uplift_outcomes(con: Connection, experiment_id: str) -> list[str]:
-    """The test's columns that can be an outcome (0/1 or numeric), canonical ones first."""
-    columns = uplift_columns(con, experiment_id)
-    return columns.loc[columns["outcome"], "column"].tolist()
+def uplift_outcomes(con: Connection, experiment_id: str, columns: pd.DataFrame | None = None) -> list[str]:
+    """The test's columns that can be an outcome (0/1 or numeric): those named like a result (converted,
+    visit, spend) first, so the first is the sensible default."""
+    columns = uplift_columns(con, experiment_id) if columns is None else columns
+    usable = columns[columns["outcome"]]
+    return usable.sort_values("reads_as_outcome", ascending=False, kind="stable")["column"].tolist()
 
 
 # ---------------------------------------------------------------------------------------------- units
@@ -1306,10 +1308,15 @@ def _verdict(evaluation: UpliftEvaluation, outcome: str, kind: str, treatment: s
             "Only the top tenth stands out",
         )
     if not evaluation.beats_random:
+        interval = (
+            "which lies below 0: the ranking is worse than random"
+            if evaluation.qini_high < 0
+            else "which includes 0"
+        )
         return (
             "Targeting by predicted uplift does no better than random on held-out data "
             f"(Qini coefficient {evaluation.qini_coefficient:.4g}, 95% interval {evaluation.qini_low:.4g} to "
-            f"{evaluation.qini_high:.4g}, which includes 0): as far as these attributes tell, {treatment!r} "
+            f"{evaluation.qini_high:.4g}, {interval}): as far as these attributes tell, {treatment!r} "
             "works about equally on everyone.",
             "Targeting does not beat treating everyone alike",
         )

@@ -105,7 +105,7 @@ control = top[2].selectbox(
     help=f"Suggested: {reason}." if guessed else reason.capitalize() + ".",
 )
 columns = load_columns(version, experiment_id)
-outcomes = columns.loc[columns["outcome"], "column"].tolist()
+outcomes = engine.uplift_outcomes(state.cursor(), experiment_id, columns)
 if not outcomes:
     st.warning(
         f"Test **{experiment_id}** has no 0/1 or numeric outcome column (converted, revenue, a visit or spend "

@@ -174,14 +174,14 @@ def profit_chart(
         line_color="#374151",
         line_dash="dot",
         annotation_text="your choice",
-        annotation_position="top left",
+        annotation_position="top right" if chosen_share < 0.25 else "top left",
     )
     fig.add_vline(
         x=best_share,
         line_color=GOOD,
         line_dash="dash",
         annotation_text="most profit",
-        annotation_position="top right",
+        annotation_position="top left" if best_share > 0.75 else "top right",
     )
     fig.update_layout(
         xaxis=dict(title="Share of the list sent to", tickformat=".0%", range=[0, 1]),

@@ -1277,6 +1277,14 @@ def outcome_words(outcome: str, kind: str) -> str:
     return f"extra {name}"
 
 
+def outcome_event(outcome: str, kind: str) -> str:
+    """One outcome in words: 'conversion', 'visit', 'unit of spend'."""
+    if kind != "binary":
+        return f"unit of {outcome.replace('_', ' ')}"
+    plural = outcome_words(outcome, kind).removeprefix("extra ")
+    return plural[:-1] if plural.endswith("s") else plural
+
+
 def effect_words(evaluation: UpliftEvaluation, outcome: str, kind: str) -> str:
     """The test's average effect in words, with its 95% interval."""
     low, high = evaluation.average_uplift_low, evaluation.average_uplift_high
@@ -1765,6 +1773,7 @@ __all__ = [
     "uplift_list",
     "uplift_summary",
     "outcome_words",
+    "outcome_event",
     "effect_words",
     "uplift_command",
     "UPLIFT_USAGE",

@@ -41,6 +41,20 @@ def load_list(version: int, params_key: str, _result) -> pd.DataFrame:
     return engine.uplift_list(state.cursor(), _result)
 
 
+def kpi_row(kpis: list[Kpi]) -> None:
+    """Metric cards; a delta that is a detail (not a change) gets no arrow."""
+    for column, kpi in zip(st.columns(len(kpis)), kpis, strict=True):
+        column.metric(
+            kpi.label,
+            kpi.value,
+            kpi.delta,
+            help=kpi.help,
+            delta_color=kpi.delta_color,
+            delta_arrow="off" if kpi.delta_color == "off" else "auto",
+            border=True,
+        )
+
+
 def analyse(
     experiment_id: str, treatment: str, control: str, outcome: str, attributes: list[str], learner: str
 ):
@@ -161,7 +175,7 @@ checks = result.checks
 st.subheader("Before modelling: can this test be trusted?")
 balance = checks.balance.table
 worst = balance["smd"].abs().max() if len(balance) else math.nan
-components.kpi_row(
+kpi_row(
     [
         Kpi(
             f"Units in {treatment}",
@@ -215,7 +229,7 @@ st.markdown(f"**What to do:** {result.recommendation}")
 rate = kind == "binary"
 first_tenth = evaluation.deciles.iloc[0]
 fmt_outcome = (lambda v: fmt_pct(v, 2)) if rate else (lambda v: f"{v:,.3f}")
-components.kpi_row(
+kpi_row(
     [
         Kpi(
             "Average effect of the send",
@@ -314,7 +328,7 @@ with left:
     )
     cost = st.number_input("Cost per send ($)", min_value=0.0, value=0.0, step=0.01, key="uplift_cost")
     value = st.number_input(
-        f"Value of one {outcome if rate else 'unit of ' + outcome} ($)",
+        f"Value of one {engine.outcome_event(outcome, kind)} ($)",
         min_value=0.0,
         value=1.0,
         step=0.5,
@@ -323,7 +337,7 @@ with left:
 plan = engine.targeting_plan(result, share_pct / 100, cost, value)
 total_units = int(evaluation.curve["units"].iloc[-1])
 with right:
-    components.kpi_row(
+    kpi_row(
         [
             Kpi("Sent to", fmt_int(plan.sent), f"{plan.share:.0%} of {total_units:,}", delta_color="off"),
             Kpi(
@@ -333,7 +347,7 @@ with right:
                 help="Measured on the test's held-out units: observed uplift among the units sent to, times their number.",
                 delta_color="off",
             ),
-            Kpi("Cost", fmt_money(plan.cost)),
+            Kpi("Cost", fmt_money(plan.cost), delta_color="off"),
             Kpi(
                 "Profit",
                 fmt_money(plan.profit),
@@ -344,11 +358,18 @@ with right:
     )
     curve = engine.profit_curve(result, cost, value)
     st.plotly_chart(cu.profit_chart(curve, plan.share, plan.best_share), width="stretch")
-    st.caption(
-        f"Most profit at the top {plan.best_share:.0%} ({fmt_money(plan.best_profit)}); sending to everyone "
-        f"makes {fmt_money(plan.everyone_profit)}. The curve is measured on this test, so its small steps are "
-        "noise: prefer round shares."
-    )
+    if evaluation.beats_random or evaluation.top_decile_beats_average:
+        st.caption(
+            f"Most profit at the top {plan.best_share:.0%} ({fmt_money(plan.best_profit)}); sending to everyone "
+            f"makes {fmt_money(plan.everyone_profit)}. The curve is measured on this test, so its small steps "
+            "are noise: prefer round shares."
+        )
+    else:
+        choice = "everyone" if plan.everyone_profit > 0 else "no one"
+        st.caption(
+            f"Targeting does not beat random here, so the peaks of this curve are noise: the choice is between "
+            f"everyone ({fmt_money(plan.everyone_profit)}) and no one ($0). At these prices: **{choice}**."
+        )
 
 st.subheader("The list")
 ranked = load_list(version, engine.result_key(result.params), result)

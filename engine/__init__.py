@@ -24,9 +24,13 @@ _LAZY = ("sample", "rfm", "segments", "personas", "recommend", "evaluation", "ca
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
 
 
-def _declared_names(module: str) -> list[str]:
-    """The literal ``__all__`` of an engine module, read without importing it."""
-    tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:
+    """The literal ``__all__`` of an engine module (``engine/<module>.py``) or package
+    (``engine/<module>/__init__.py``), read without importing it."""
+    source = root / f"{module}.py"
+    if not source.exists():
+        source = root / module / "__init__.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
     for node in tree.body:
         targets = (
             node.targets
@@ -36,7 +40,10 @@ def _declared_names(module: str) -> list[str]:
             else []
         )
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
-            return list(ast.literal_eval(node.value))
+            try:
+                return list(ast.literal_eval(node.value))
+            except ValueError:  # built from its parts' lists: import it to read them (slower, still right)
+                return list(importlib.import_module(f"engine.{module}").__all__)
     return []
 
 

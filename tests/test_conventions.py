@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import pkgutil
 import re
 from pathlib import Path
 
@@ -14,8 +15,18 @@ from engine import TABLES
 REPO = Path(__file__).resolve().parent.parent
 
 
+def engine_sources() -> list[Path]:
+    """Every Python file of the engine, packages (``engine/<name>/``) included."""
+    return sorted((REPO / "engine").rglob("*.py"))
+
+
+def engine_module_names() -> list[str]:
+    """Dotted names of every engine module and subpackage module, as a user imports them."""
+    return sorted(m.name for m in pkgutil.walk_packages(engine.__path__, prefix="engine."))
+
+
 def test_engine_never_imports_streamlit():
-    for path in (REPO / "engine").glob("*.py"):
+    for path in engine_sources():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             names = []
@@ -34,8 +45,8 @@ def test_every_public_name_exists_and_public_functions_are_documented():
 
 
 def test_only_the_store_connects_to_duckdb():
-    for path in (REPO / "engine").glob("*.py"):
-        if path.name == "store.py":
+    for path in engine_sources():
+        if path == REPO / "engine" / "store.py":
             continue
         assert "duckdb.connect(" not in path.read_text(encoding="utf-8"), f"{path.name} connects on its own"
 
@@ -62,7 +73,25 @@ def test_every_canonical_field_is_in_the_readme():
 
 
 def test_engine_modules_import_as_a_user_would():
-    for path in sorted((REPO / "engine").glob("*.py")):
-        module = importlib.import_module(f"engine.{path.stem}")
+    names = engine_module_names()
+    assert "engine.store" in names and "engine.cli" in names
+    for dotted in names:
+        module = importlib.import_module(dotted)
         for name in getattr(module, "__all__", []):
-            assert hasattr(module, name), f"engine.{path.stem}.__all__ lists missing {name}"
+            assert hasattr(module, name), f"{dotted}.__all__ lists missing {name}"
+
+
+def test_the_lazy_loader_reads_modules_and_packages(tmp_path):
+    """``engine/<name>.py`` and ``engine/<name>/__init__.py`` both declare names for ``from engine import``."""
+    from engine import _declared_names
+
+    for module in engine._LAZY:
+        declared = _declared_names(module)
+        assert declared == list(importlib.import_module(f"engine.{module}").__all__), module
+    (tmp_path / "flat.py").write_text('__all__ = ["a", "b"]\n', encoding="utf-8")
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / "__init__.py").write_text(
+        'from x import a\n\n__all__: list[str] = ["c", "d"]\n', encoding="utf-8"
+    )
+    assert _declared_names("flat", tmp_path) == ["a", "b"]
+    assert _declared_names("split", tmp_path) == ["c", "d"]

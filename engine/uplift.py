@@ -977,7 +977,9 @@ def evaluate_uplift(
     alpha = (1 - confidence) / 2
     boot_qini, boot_auuc, boot_kept, boot_avg, boot_curve = [], [], [], [], []
     grid = np.unique(np.clip(np.round(np.linspace(0, 1, 101) * n).astype(int), 1, n)) - 1
-    chunk = max(1, min(bootstrap, 4_000_000 // max(n, 1)))
+    # small blocks of replicates stay in cache: 200 replicates of 64,000 units took 2.2 s of CPU in blocks
+    # of 62 and 0.7 s in blocks of 15 (the cumulative sums are memory bound)
+    chunk = max(1, min(bootstrap, 1_000_000 // max(n, 1)))
     remaining = bootstrap
     while remaining > 0:
         size = min(chunk, remaining)

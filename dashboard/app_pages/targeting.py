@@ -351,7 +351,7 @@ with right:
             Kpi(
                 "Profit",
                 fmt_money(plan.profit),
-                f"{fmt_money(plan.profit - plan.everyone_profit)} vs sending to all",
+                f"{fmt_money(plan.profit - plan.everyone_profit)} vs all",
                 help="Value of the extra outcomes minus the cost of the sends. Sending to no one makes 0.",
             ),
         ]

@@ -71,15 +71,46 @@ def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Fig
 import pandas as pd  # noqa: E402
 import plotly.express as px  # noqa: E402
 
+GRAIN_DAYS = {"day": 1, "week": 7, "month": 30.4, "quarter": 91.3}
 
-def revenue_trend(frame: pd.DataFrame, grain: str = "month") -> go.Figure:
-    """Net revenue as bars with orders as a line on a second axis."""
+
+def mark_partial(fig: go.Figure, partial, grain: str) -> go.Figure:
+    """Shade each partial period (the data covers only part of it) and label it, on any time chart."""
+    half = pd.Timedelta(days=GRAIN_DAYS.get(grain, 7) / 2)
+    for period in partial:
+        at = pd.Timestamp(period)
+        fig.add_vrect(
+            x0=at - half,
+            x1=at + half,
+            fillcolor="#9e9e9e",
+            opacity=0.15,
+            line_width=0,
+            annotation_text="partial",
+            annotation_position="top left",
+            annotation_font_size=11,
+        )
+    return fig
+
+
+def partial_caption(partial, grain: str) -> str:
+    """One line under a time chart that has partial periods."""
+    names = ", ".join(pd.Timestamp(p).strftime("%b %d, %Y") for p in partial)
+    return (
+        f"Shaded {grain}s are partial (the data or the chosen dates cover only part of them), so their "
+        f"totals are lower than a full {grain}'s: the {grain} starting {names}."
+    )
+
+
+def revenue_trend(frame: pd.DataFrame, grain: str = "month", partial=()) -> go.Figure:
+    """Net revenue as bars with orders as a line on a second axis; partial periods shaded and faded."""
     fig = go.Figure()
+    faded = {pd.Timestamp(p) for p in partial}
     fig.add_bar(
         x=frame["period"],
         y=frame["revenue"],
         name="Net revenue",
         marker_color=PRIMARY,
+        marker_opacity=[0.45 if pd.Timestamp(p) in faded else 1.0 for p in frame["period"]],
         hovertemplate="%{x|%b %d, %Y}<br>$%{y:,.0f}<extra>Revenue</extra>",
     )
     fig.add_scatter(
@@ -104,15 +135,17 @@ def revenue_trend(frame: pd.DataFrame, grain: str = "month") -> go.Figure:
         ),
     )
     fig.update_yaxes(rangemode="tozero", selector=dict(title_text="Revenue"))
+    mark_partial(fig, partial, grain)
     return style(fig, f"Revenue and orders per {grain}")
 
 
-def new_vs_returning_chart(frame: pd.DataFrame) -> go.Figure:
-    """Stacked bars of new and returning buying customers per period."""
+def new_vs_returning_chart(frame: pd.DataFrame, grain: str = "month", partial=()) -> go.Figure:
+    """Stacked bars of new and returning buying customers per period; partial periods shaded."""
     fig = go.Figure()
     fig.add_bar(x=frame["period"], y=frame["returning_customers"], name="Returning", marker_color=PRIMARY)
     fig.add_bar(x=frame["period"], y=frame["new_customers"], name="New", marker_color="#54a24b")
     fig.update_layout(barmode="stack", yaxis_title="Buying customers")
+    mark_partial(fig, partial, grain)
     return style(fig, "New vs returning customers")
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from dashboard.charts import PALETTE, PRIMARY, SEGMENT_COLORS, color_map, style
+from dashboard.charts import PALETTE, PRIMARY, SEGMENT_COLORS, color_map, mark_partial, style
 
 GOOD = "#54a24b"
 BAD = "#e45756"
@@ -157,8 +157,11 @@ def spend_revenue_bubble(metrics: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def trend_chart(trend: pd.DataFrame, metric: str = "spend", by: str | None = None) -> go.Figure:
-    """One metric over time, one line per group when ``by`` is set (periods where it is n/a are gaps)."""
+def trend_chart(
+    trend: pd.DataFrame, metric: str = "spend", by: str | None = None, partial=(), grain: str = "week"
+) -> go.Figure:
+    """One metric over time, one line per group when ``by`` is set (periods where it is missing are gaps);
+    partial periods shaded."""
     label, tick, hover = METRIC_FORMATS.get(metric, (metric, ",.2f", ",.2f"))
     if trend.empty:
         return empty_figure(f"{label} over time", "No dated campaign rows in this selection")
@@ -190,6 +193,7 @@ def trend_chart(trend: pd.DataFrame, metric: str = "spend", by: str | None = Non
     fig.update_layout(
         yaxis=dict(title=label, tickformat=tick, rangemode="tozero"), xaxis_title=None, hovermode="x unified"
     )
+    mark_partial(fig, partial, grain)
     return style(fig, f"{label} over time")
 
 
@@ -232,7 +236,7 @@ def breakdown_bar(frame: pd.DataFrame, dimension: str, metric: str = "roas") -> 
     data = _floats(frame, [metric, "spend"])
     data = data[data[metric].notna()]
     if data.empty:
-        return empty_figure(title, f"{label} is n/a for every {name.lower()}")
+        return empty_figure(title, f"The file has no {label} for any {name.lower()}")
     values = data[dimension].astype(str)
     if dimension == "channel":  # the same colour per channel as on the mix and bubble charts
         colours = color_map(values)
@@ -392,7 +396,7 @@ def lift_chart(variants: pd.DataFrame, confidence_label: str = "95%") -> go.Figu
     data = _floats(variants[~variants["is_control"]], ["rel_lift", "rel_lift_ci_low", "rel_lift_ci_high"])
     data = data[data["rel_lift"].notna()]
     if data.empty:
-        return empty_figure("Lift over control", "Lift is n/a: the control has no conversions")
+        return empty_figure("Lift over control", "No lift to show: the control has no conversions")
     colors = np.where(data["rel_lift_ci_low"] > 0, GOOD, np.where(data["rel_lift_ci_high"] < 0, BAD, NEUTRAL))
     fig = go.Figure(
         go.Scatter(
@@ -529,7 +533,7 @@ _FORMATTERS = {
 def styled_table(
     frame: pd.DataFrame, headers: dict[str, str] | None = None, kinds: dict[str, str] | None = None
 ):
-    """A pandas Styler that shows money, rates and p-values readably and missing values as "n/a", with
+    """A pandas Styler that shows money, rates and p-values readably and missing values as a dash, with
     columns renamed by ``headers``. Sorting in ``st.dataframe`` still uses the underlying numbers."""
     kinds = {**COLUMN_KINDS, **(kinds or {})}
     headers = {col: words(col) for col in frame.columns if isinstance(col, str)} | (headers or {})
@@ -547,4 +551,4 @@ def styled_table(
             data[col] = pd.to_numeric(data[col], errors="coerce").astype("float64")
             formats[headers.get(col, col)] = _FORMATTERS[kind]
     data = data.rename(columns=headers)
-    return data.style.format(formats, na_rep="n/a")
+    return data.style.format(formats, na_rep="—")

@@ -46,6 +46,24 @@ def show_error(error: engine.EngineError) -> None:
         st.error(str(error), icon=":material/error:")
 
 
+def guest_caption(guests: engine.GuestOrders, revenue: float | None = None) -> None:
+    """One line where customer analyses leave guest orders out: "N guest orders ($X, Y% of revenue) are not
+    in customer analyses". Nothing when there are none. ``revenue`` gives the share when ``guests`` has none."""
+    if not guests.orders and not guests.revenue:
+        return
+    share = guests.revenue_share
+    if share is None and revenue:
+        share = guests.revenue / revenue
+    money = fmt_money(guests.revenue)
+    of_revenue = f"{money}, {share:.1%} of revenue" if share is not None else money
+    st.caption(
+        f":material/person_off: {guests.orders:,} guest order{'s' if guests.orders != 1 else ''} "
+        f"({of_revenue}) are not in customer analyses: they have no customer id.",
+        help="Guest orders count in revenue, orders and average order; customers, repeat rate, segments, "
+        "clusters and personas are about customers, so they leave guests out.",
+    )
+
+
 def server_log(name: str) -> logging.Logger:
     """A ``segmint.*`` logger whose records reach the server log (standard error) at INFO and above, unless
     logging was configured elsewhere (then they go where that configuration says)."""

@@ -20,7 +20,17 @@ from engine.schema import *  # noqa: F403
 from engine.store import *  # noqa: F403
 
 _EAGER = (errors, schema, store, export, ingest, overview)
-_LAZY = ("sample", "rfm", "segments", "personas", "recommend", "evaluation", "campaigns", "experiments")
+_LAZY = (
+    "sample",
+    "rfm",
+    "segments",
+    "personas",
+    "recommend",
+    "evaluation",
+    "campaigns",
+    "experiments",
+    "report",
+)
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
 
 

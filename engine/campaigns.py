@@ -145,17 +145,25 @@ def _filter_sql(filters: CampaignFilter | None, date_col: str = "date") -> tuple
     return " AND ".join(clauses), params
 
 
+# A campaign that ever spent is paid, and every row of it counts in its cost metrics (a zero-spend ad row of
+# a paid campaign still brought its conversions); only campaigns that never spent (a newsletter, organic
+# posts) are left out of ROI, ROAS, CPA, CPC and CPM. A row without a campaign id is paid when it has spend.
+PAID_ROW = (
+    "CASE WHEN campaign_id IS NULL THEN coalesce(spend > 0, false) "
+    "ELSE campaign_id IN (SELECT campaign_id FROM campaigns WHERE spend > 0) END"
+)
+
 _PAID_OPERAND = re.compile(r"\b(revenue|clicks|impressions|conversions)\b")
 
 
 def _is_cost_metric(m: Metric) -> bool:
-    """ROI, ROAS, CPA, CPC, CPM: what spend bought. They count only campaign rows with spend."""
+    """ROI, ROAS, CPA, CPC, CPM: what spend bought. They count only the rows of campaigns that spent."""
     return "spend" in m.numerator or "spend" in m.denominator
 
 
 def _ratio_sql() -> str:
     """The ratio columns over summed columns, NULL when a denominator is 0 or NULL. Cost metrics take the
-    sums of the rows with spend (``paid_*``): a newsletter's free revenue must not lift the ROAS of its
+    sums of the rows of paid campaigns (``paid_*``): a newsletter's free revenue must not lift the ROAS of its
     channel or of the total."""
     parts = []
     for m in RATIO_METRICS:
@@ -284,19 +292,18 @@ def _metrics_query(
     inner_keys = "".join(f"{s}, " for s in g.inner_select)
     outer_keys = "".join(f"{s}, " for s in g.outer_select)
     key_out = "".join(f"{quote_ident(k)}, " for k in g.keys)
-    # the inner level also splits by "has spend" (a cheap boolean key): the outer level then sums what
+    # the inner level also splits by "paid campaign" (a cheap boolean key): the outer level then sums what
     # spend bought over the few groups, instead of filtered sums over every row
-    inner_group = f"GROUP BY {', '.join([*g.inner_group, 'spend > 0'])}"
+    inner_group = f"GROUP BY {', '.join([*g.inner_group, '_paid'])}"
     outer_group = f"GROUP BY {', '.join(g.outer_group)}" if g.outer_group else ""
     order_by = f"ORDER BY {', '.join(quote_ident(k) for k in g.keys)}" if g.keys else ""
-    # A row is paid when it has spend; cost metrics count paid rows only (in the same pass).
+    # A row is paid when its campaign ever spent (PAID_ROW); cost metrics count paid rows only (same pass).
     sql = f"""
         WITH inner_sums AS (
-            SELECT {inner_keys}spend > 0 AS _paid, sum(spend) AS spend, sum(impressions) AS impressions,
+            SELECT {inner_keys}_paid, sum(spend) AS spend, sum(impressions) AS impressions,
                    sum(clicks) AS clicks, sum(conversions) AS conversions, sum(revenue) AS reported_revenue,
                    {assumed_inner} count(*) AS rows, count(revenue) AS rows_with_revenue
-            FROM campaigns
-            WHERE {where}
+            FROM (SELECT *, {PAID_ROW} AS _paid FROM campaigns WHERE {where})
             {inner_group}
         ), sums AS (
             SELECT {outer_keys}sum(spend) AS spend, sum(impressions) AS impressions, sum(clicks) AS clicks,
@@ -371,18 +378,19 @@ def campaign_totals(
     """Totals and ratio metrics over all filtered campaign rows (one set of KPI numbers).
 
     Ratios are None when their denominator is zero or missing; ``campaigns`` counts distinct ids. ROI, ROAS,
-    CPA, CPC and CPM count only rows with spend; ``unpaid_revenue`` and ``unpaid_conversions`` are what
-    the rows without spend brought, and ``unpaid_campaigns`` counts the campaigns with no spend at all in
-    the selection (a newsletter, organic posts).
+    CPA, CPC and CPM count every row of the campaigns that spent (``PAID_ROW``); ``unpaid_revenue`` and
+    ``unpaid_conversions`` are what the campaigns that never spent brought, and ``unpaid_campaigns``
+    counts those campaigns in the selection (a newsletter, organic posts).
     """
     row = campaign_metrics(con, (), filters, value_per_conversion).iloc[0]
     where, params = _filter_sql(filters)
     count, unpaid = con.execute(
-        f"""SELECT count(*), count(*) FILTER (WHERE NOT coalesce(spend > 0, false))
-            FROM (SELECT campaign_id, sum(spend) AS spend FROM campaigns WHERE {where} GROUP BY campaign_id)
+        f"""SELECT count(*), count(*) FILTER (WHERE NOT paid)
+            FROM (SELECT campaign_id, bool_or({PAID_ROW}) AS paid FROM campaigns WHERE {where}
+                  GROUP BY campaign_id)
             WHERE campaign_id IS NOT NULL""",
         params,
-    ).fetchone()
+    ).fetchall()[0]
 
     def val(name: str) -> float | None:
         value = row[name]
@@ -424,20 +432,87 @@ def campaign_trend(
     return _metrics_query(con, by or (), filters, value_per_conversion, period)
 
 
+# Where a metric breaks even: above it a campaign earned back its spend.
+BREAK_EVEN = {"roi": 0.0, "roas": 1.0}
+
+
 def best_and_worst(frame: pd.DataFrame, metric: str = "roi", n: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``n`` best and ``n`` worst rows of a ``campaign_metrics`` frame by ``metric``.
 
-    Rows where the metric is n/a are left out; a row is never both best and worst (with fewer than
-    ``2 n`` rows the worst list is shorter). Ties break on the first key column for a stable order.
+    For ROI and ROAS "best" means earning back the spend (ROI above 0%, ROAS above 1) and "worst" means
+    losing money (below it): either list is empty when no campaign qualifies, and the page says so.
+    Other metrics rank all rows (higher is better). Rows where the metric is missing are left out; a row
+    is never both best and worst. Ties break on the first key column for a stable order.
     """
     if metric not in frame.columns:
         raise SchemaError(f"The campaign table has no metric {metric!r}.")
     known = frame[frame[metric].notna()]
     key = frame.columns[0]
-    best = known.sort_values([metric, key], ascending=[False, True], kind="mergesort").head(n)
+    ranked = known.sort_values([metric, key], ascending=[False, True], kind="mergesort")
+    if metric in BREAK_EVEN:
+        line = BREAK_EVEN[metric]
+        best = ranked[ranked[metric] > line].head(n)
+        worst = ranked[ranked[metric] < line].sort_values([metric, key], kind="mergesort").head(n)
+        return best.reset_index(drop=True), worst.reset_index(drop=True)
+    best = ranked.head(n)
     rest = known.drop(index=best.index)
     worst = rest.sort_values([metric, key], ascending=[True, True], kind="mergesort").head(n)
     return best.reset_index(drop=True), worst.reset_index(drop=True)
+
+
+def available_metrics(totals: CampaignTotals) -> list[str]:
+    """The ratio metrics the selection can show (their denominator and numerator exist), in
+    ``RATIO_METRICS`` order: a file without revenue has no ROAS or ROI, one without clicks no CTR."""
+    return [m.name for m in RATIO_METRICS if getattr(totals, m.name) is not None]
+
+
+# The breakdown metric a page opens on: the first of these the file has.
+BREAKDOWN_METRIC_ORDER = ("roas", "roi", "cpa", "conversion_rate_click", "ctr", "cpc", "cpm")
+
+
+@dataclass(frozen=True)
+class DimensionProfile:
+    """A campaign dimension and whether it makes a readable breakdown.
+
+    ``looks_like_id`` is True for identifiers (a name ending in id, or nearly one value per row): a
+    breakdown by ad id has as many bars as rows.
+    """
+
+    name: str
+    distinct: int
+    rows: int
+    looks_like_id: bool
+
+
+def dimension_profiles(con: Connection) -> list[DimensionProfile]:
+    """Every campaign dimension with its distinct values (one query), in stored order."""
+    dims = campaign_dimensions(con)
+    if not dims:
+        return []
+    parts = ", ".join(f"count(DISTINCT {quote_ident(d)})" for d in dims)
+    row = con.execute(f"SELECT count(*), {parts} FROM campaigns").fetchall()[0]
+    total = int(row[0])
+    out = []
+    for name, distinct in zip(dims, row[1:], strict=True):
+        words = re.split(r"[^a-z0-9]+", name.lower())
+        id_like = words[-1] in ("id", "ids", "key", "code") or name.lower().endswith("id")
+        out.append(
+            DimensionProfile(name, int(distinct), total, id_like or (total > 20 and distinct > total / 2))
+        )
+    return out
+
+
+def default_breakdown(con: Connection, max_values: int = 30) -> str | None:
+    """The dimension a breakdown opens on: the first that is no identifier and has 2 to ``max_values``
+    values (age, gender, device ...); else the first dimension with more than one value; None without any."""
+    profiles = dimension_profiles(con)
+    for p in profiles:
+        if not p.looks_like_id and 2 <= p.distinct <= max_values:
+            return p.name
+    for p in profiles:
+        if p.distinct > 1:
+            return p.name
+    return profiles[0].name if profiles else None
 
 
 def campaign_filter_options(con: Connection) -> dict[str, Any]:
@@ -756,6 +831,7 @@ __all__ = [
     "GRAINS",
     "Metric",
     "RATIO_METRICS",
+    "RATIO_NAMES",
     "CampaignFilter",
     "CampaignTotals",
     "campaign_dimensions",
@@ -763,6 +839,13 @@ __all__ = [
     "campaign_totals",
     "campaign_trend",
     "best_and_worst",
+    "BREAK_EVEN",
+    "PAID_ROW",
+    "available_metrics",
+    "BREAKDOWN_METRIC_ORDER",
+    "DimensionProfile",
+    "dimension_profiles",
+    "default_breakdown",
     "campaign_filter_options",
     "FUNNEL_STEPS",
     "campaign_funnel",

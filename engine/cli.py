@@ -18,6 +18,8 @@ USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --ser
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
              [--mode replace|append] [--yes]
 segmint sample                         reset the store to the bundled sample data
+segmint report overview|segments|personas|campaigns|experiments|recommendations [--from DATE --to DATE]
+               [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
 segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target"""
 
@@ -148,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "user":
             return _user(rest)
+        if command == "report":
+            from engine.report import report_command
+
+            return report_command(rest)
         if command == "uplift":
             from engine.uplift import uplift_command
 

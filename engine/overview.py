@@ -1,8 +1,10 @@
 """Business overview in SQL: KPIs with change vs the previous period, revenue over time, new vs returning
-customers, and monthly acquisition-cohort retention.
+customers, and monthly acquisition-cohort retention. Each KPI is defined once, in ``KPI_DEFINITIONS``.
 
 An order is ``order_id`` when the file had one, else a customer's purchases at one timestamp. Returns
-(negative lines) reduce revenue but never count as orders.
+(negative lines) reduce revenue but never count as orders. Guest orders (no customer id) count in revenue,
+orders and average order; they are left out of everything about customers (customers, active, repeat rate,
+new vs returning, cohorts, RFM, clusters, personas), and ``guest_orders`` says how much that leaves out.
 """
 
 from __future__ import annotations
@@ -14,8 +16,22 @@ import pandas as pd
 
 from engine.store import Connection
 
-# One order key for files with and without order ids.
-ORDER_KEY = "coalesce(order_id, customer_id || '@' || CAST(order_date AS VARCHAR))"
+# One order key for files with and without order ids; guest lines without an order id at one time are one order.
+ORDER_KEY = "coalesce(order_id, coalesce(customer_id, '(guest)') || '@' || CAST(order_date AS VARCHAR))"
+
+# The KPI definitions: the one place the dashboard's help, the README and ``segmint report`` take them from.
+KPI_DEFINITIONS: dict[str, str] = {
+    "revenue": "Net revenue: the sum of every order line's amount in the period, returns (negative lines) "
+    "subtracting; guest orders (no customer id) included.",
+    "orders": "Distinct orders in the period (the order id, or one customer's purchases at one time when the "
+    "file has no order ids); returns are not orders; guest orders count.",
+    "average_order_value": "Average order: revenue / orders, both net and over the same lines, so the "
+    "three numbers always agree.",
+    "customers": "Buying customers: customers with at least one order (not only returns) in the period; "
+    "guests are not customers.",
+    "active_90d": "Active customers: customers with an order in the 90 days up to the end of the period.",
+    "repeat_rate": "Repeat rate: the share of buying customers with two or more orders in the period.",
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,20 @@ class Kpis:
     average_order_value: float | None
     repeat_rate: float | None
     previous: dict[str, float | None]
+    guest_orders: int = 0
+    guest_revenue: float = 0.0
+
+
+@dataclass(frozen=True)
+class GuestOrders:
+    """Orders without a customer id in a period: counted in revenue and orders, not in customer analyses.
+
+    ``revenue_share`` is guest revenue / all revenue (None when revenue is zero).
+    """
+
+    orders: int
+    revenue: float
+    revenue_share: float | None
 
 
 def data_bounds(con: Connection) -> tuple[dt.date, dt.date] | None:
@@ -46,14 +76,15 @@ WITH lines AS (
 ),
 per_customer AS (
     SELECT customer_id, count(DISTINCT order_key) FILTER (WHERE NOT is_return) AS n_orders
-    FROM lines GROUP BY customer_id
+    FROM lines WHERE customer_id IS NOT NULL GROUP BY customer_id
 )
 SELECT
     (SELECT count(*) FROM per_customer WHERE n_orders > 0) AS customers,
     (SELECT count(DISTINCT order_key) FROM lines WHERE NOT is_return) AS orders,
     (SELECT coalesce(sum(amount), 0) FROM lines) AS revenue,
-    (SELECT sum(amount) FROM lines WHERE NOT is_return) AS gross,
-    (SELECT count(*) FILTER (WHERE n_orders >= 2) FROM per_customer) AS repeaters
+    (SELECT count(*) FILTER (WHERE n_orders >= 2) FROM per_customer) AS repeaters,
+    (SELECT count(DISTINCT order_key) FROM lines WHERE NOT is_return AND customer_id IS NULL) AS guest_orders,
+    (SELECT coalesce(sum(amount), 0) FROM lines WHERE customer_id IS NULL) AS guest_revenue
 """
 
 _ACTIVE_SQL = """
@@ -64,15 +95,20 @@ WHERE NOT is_return AND order_date > ? AND order_date < ?
 
 def _period(con: Connection, start: dt.date, end: dt.date) -> dict[str, float | None]:
     stop = end + dt.timedelta(days=1)
-    customers, orders, revenue, gross, repeaters = con.execute(_PERIOD_SQL, [start, stop]).fetchone()
-    active = con.execute(_ACTIVE_SQL, [stop - dt.timedelta(days=90), stop]).fetchone()[0]
+    customers, orders, revenue, repeaters, guest_orders, guest_revenue = con.execute(
+        _PERIOD_SQL, [start, stop]
+    ).fetchall()[0]
+    active = con.execute(_ACTIVE_SQL, [stop - dt.timedelta(days=90), stop]).fetchall()[0][0]
     return {
         "customers": int(customers or 0),
         "orders": int(orders or 0),
         "revenue": float(revenue or 0.0),
-        "average_order_value": (float(gross) / orders) if orders else None,
+        # revenue / orders: both net, so average order x orders is revenue (KPI_DEFINITIONS)
+        "average_order_value": (float(revenue or 0.0) / orders) if orders else None,
         "repeat_rate": (repeaters / customers) if customers else None,
         "active_90d": int(active or 0),
+        "guest_orders": int(guest_orders or 0),
+        "guest_revenue": float(guest_revenue or 0.0),
     }
 
 
@@ -90,29 +126,46 @@ def kpis(con: Connection, start: dt.date | None = None, end: dt.date | None = No
     now = _period(con, start, end)
     before = _period(con, start - dt.timedelta(days=length), start - dt.timedelta(days=1))
     return Kpis(
-        start,
-        end,
-        now["customers"],
-        now["active_90d"],
-        now["orders"],
-        now["revenue"],
-        now["average_order_value"],
-        now["repeat_rate"],
-        before,
+        start=start,
+        end=end,
+        customers=now["customers"],
+        active_90d=now["active_90d"],
+        orders=now["orders"],
+        revenue=now["revenue"],
+        average_order_value=now["average_order_value"],
+        repeat_rate=now["repeat_rate"],
+        previous=before,
+        guest_orders=now["guest_orders"],
+        guest_revenue=now["guest_revenue"],
     )
+
+
+def guest_orders(con: Connection, start: dt.date | None = None, end: dt.date | None = None) -> GuestOrders:
+    """Orders without a customer id in [start, end] (default: all dates): how many, their net revenue and
+    its share of all revenue. Customer analyses leave them out; pages say so with these numbers."""
+    where, params = _range(start, end)
+    orders, revenue, total = con.execute(
+        f"""SELECT count(DISTINCT {ORDER_KEY}) FILTER (WHERE customer_id IS NULL AND NOT is_return),
+                   coalesce(sum(amount) FILTER (WHERE customer_id IS NULL), 0),
+                   coalesce(sum(amount), 0)
+            FROM orders {where}""",
+        params,
+    ).fetchall()[0]
+    return GuestOrders(int(orders or 0), float(revenue), float(revenue) / float(total) if total else None)
 
 
 def revenue_over_time(
     con: Connection, grain: str = "month", start: dt.date | None = None, end: dt.date | None = None
 ) -> pd.DataFrame:
-    """Revenue (net), orders and buying customers per ``grain`` ("day", "week", "month").
+    """Revenue (net), orders and buying customers per ``grain`` ("day", "week", "month", "quarter").
 
-    Columns: period (DATE), revenue, orders, customers, returns.
+    Columns: period (DATE), revenue, orders, customers, returns, partial (True when the data or the range
+    covers only part of the period: see ``partial_periods``). Guest orders count in revenue and orders.
     """
     if grain not in ("day", "week", "month", "quarter"):
         raise ValueError("grain must be day, week, month or quarter")
     where, params = _range(start, end)
-    return con.execute(
+    frame = con.execute(
         f"""SELECT date_trunc('{grain}', order_date)::DATE AS period,
                    sum(amount) AS revenue,
                    count(DISTINCT {ORDER_KEY}) FILTER (WHERE NOT is_return) AS orders,
@@ -121,6 +174,54 @@ def revenue_over_time(
             FROM orders {where} GROUP BY 1 ORDER BY 1""",
         params,
     ).df()
+    return _with_partial(con, frame, grain, start, end)
+
+
+def _with_partial(con: Connection, frame: pd.DataFrame, grain: str, start, end) -> pd.DataFrame:
+    covered = covered_days(con, start, end)
+    partial = set(partial_periods(frame["period"], grain, *covered)) if covered else set()
+    frame["partial"] = [pd.Timestamp(p).date() in partial for p in frame["period"]]
+    return frame
+
+
+def period_end(period: dt.date, grain: str) -> dt.date:
+    """The last day of the ``grain`` (day, week starting Monday, month, quarter) that starts on ``period``."""
+    step = {
+        "day": pd.DateOffset(days=1),
+        "week": pd.DateOffset(weeks=1),
+        "month": pd.DateOffset(months=1),
+        "quarter": pd.DateOffset(months=3),
+    }[grain]
+    return (pd.Timestamp(period) + step - pd.Timedelta(days=1)).date()
+
+
+def partial_periods(
+    periods, grain: str, first_day: dt.date | None, last_day: dt.date | None
+) -> list[dt.date]:
+    """The periods of a time chart that the data covers only in part: the first when it starts before
+    ``first_day``, the last when it ends after ``last_day`` (the first and last day with data, or of the
+    chosen range, whichever is narrower). Their totals are lower than a full period's, so every time chart
+    marks them."""
+    out = []
+    for value in periods:
+        period = pd.Timestamp(value).date()
+        starts_early = first_day is not None and period < first_day
+        ends_late = last_day is not None and period_end(period, grain) > last_day
+        if starts_early or ends_late:
+            out.append(period)
+    return out
+
+
+def covered_days(
+    con: Connection, start: dt.date | None = None, end: dt.date | None = None
+) -> tuple[dt.date, dt.date] | None:
+    """First and last day that both hold orders and fall in [start, end]: what a time chart covers."""
+    bounds = data_bounds(con)
+    if bounds is None:
+        return None
+    first = max(bounds[0], start) if start else bounds[0]
+    last = min(bounds[1], end) if end else bounds[1]
+    return first, last
 
 
 def _range(start, end) -> tuple[str, list]:
@@ -139,16 +240,17 @@ def new_vs_returning(
 ) -> pd.DataFrame:
     """Buying customers per period split into new (first order ever in that period) and returning.
 
-    Columns: period, new_customers, returning_customers, new_revenue, returning_revenue.
+    Columns: period, new_customers, returning_customers, new_revenue, returning_revenue, partial. Guest
+    orders are left out (a guest is no customer).
     """
     if grain not in ("week", "month", "quarter"):
         raise ValueError("grain must be week, month or quarter")
     where, params = _range(start, end)
     where = (where + " AND" if where else "WHERE") + " NOT o.is_return"
-    return con.execute(
+    frame = con.execute(
         f"""WITH first_order AS (
                 SELECT customer_id, date_trunc('{grain}', min(order_date))::DATE AS first_period
-                FROM orders WHERE NOT is_return GROUP BY customer_id
+                FROM orders WHERE NOT is_return AND customer_id IS NOT NULL GROUP BY customer_id
             )
             SELECT date_trunc('{grain}', o.order_date)::DATE AS period,
                    count(DISTINCT o.customer_id) FILTER (WHERE f.first_period = date_trunc('{grain}', o.order_date))
@@ -164,6 +266,7 @@ def new_vs_returning(
             GROUP BY 1 ORDER BY 1""",
         params,
     ).df()
+    return _with_partial(con, frame, grain, start, end)
 
 
 def cohort_retention(con: Connection, max_months: int = 24) -> pd.DataFrame:
@@ -175,7 +278,7 @@ def cohort_retention(con: Connection, max_months: int = 24) -> pd.DataFrame:
     return con.execute(
         """WITH buys AS (
                 SELECT DISTINCT customer_id, date_trunc('month', order_date)::DATE AS month
-                FROM orders WHERE NOT is_return
+                FROM orders WHERE NOT is_return AND customer_id IS NOT NULL
             ),
             cohorts AS (SELECT customer_id, min(month) AS cohort FROM buys GROUP BY customer_id),
             sizes AS (SELECT cohort, count(*) AS customers FROM cohorts GROUP BY cohort)
@@ -228,11 +331,17 @@ def table_profile(con: Connection, table: str) -> dict:
 
 __all__ = [
     "ORDER_KEY",
+    "KPI_DEFINITIONS",
     "Kpis",
+    "GuestOrders",
+    "guest_orders",
     "data_bounds",
     "kpis",
     "revenue_over_time",
     "new_vs_returning",
     "cohort_retention",
     "table_profile",
+    "period_end",
+    "partial_periods",
+    "covered_days",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import hypergeom
+from scipy.stats import false_discovery_control, hypergeom
 
 from engine import rfm, segments, store
 from engine.errors import SchemaError
@@ -205,15 +205,9 @@ def headline_rank(traits: pd.DataFrame) -> pd.DataFrame:
 def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
     p = np.asarray(p_values, dtype=float)
-    n = len(p)
-    if n == 0:
+    if len(p) == 0:
         return p
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] * n / np.arange(1, n + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(q, 1.0)
-    return out
+    return false_discovery_control(p, method="bh")  # LIBRARY: scipy
 
 
 def enrichment(

@@ -14,8 +14,11 @@ customers with a strictly worse value and ``at_or_below`` those with a worse or 
     score = 1 + floor(5 * (below + at_or_below) / (2 * n))
 
 so equal values always share one score (the quintile holding the middle of their tied block), and two
-runs on the same data give identical scores. "Better" is more orders (F), more net revenue (M) and
-fewer days since the last order (R). A single customer, or customers who all spend the same, score 3.
+runs on the same data give identical scores. One exception: the tied block holding the worst value (all
+one-time buyers, say) scores 1, whatever its size; otherwise a log where half the customers bought once
+gives them all F=2 and no F=1 exists, so New Customers, Promising, About to Sleep and Lost stay empty. "Better" is more orders (F), more net revenue (M) and
+fewer days since the last order (R). A single customer, or customers who all spend the same, score 3 (the
+worst block is then everyone).
 The combined ``fm_score`` is ``(f_score + m_score) / 2`` rounded half up.
 """
 
@@ -55,7 +58,9 @@ UNCLASSIFIED = "Unclassified"
 
 SCORE_RULE = (
     "Scores 1-5 are mid-rank quintiles among customers who bought: "
-    "score = 1 + floor(5 x (customers strictly worse + customers worse or equal) / (2 x buyers)). "
+    "score = 1 + floor(5 x (customers strictly worse + customers worse or equal) / (2 x buyers)), "
+    "except that the customers tied at the worst value (for example everyone who bought once) score 1, "
+    "so every segment can be reached when half the customers bought only once. "
     "Equal values always share a score, so two runs on the same data give identical scores. "
     "R rewards fewer days since the last order, F more orders, M more net revenue. "
     "FM = (F + M) / 2 rounded half up; the first matching rule in the table names the segment."
@@ -234,12 +239,13 @@ buyers AS (
     WHERE frequency > 0
 ),
 scored AS (
-    -- mid-rank quintiles: rank() - 1 customers are strictly worse, count(*) over the window are worse or equal
+    -- mid-rank quintiles: rank() - 1 customers are strictly worse, count(*) over the window are worse or
+    -- equal; the tie block holding the worst value scores 1 (unless it holds every buyer)
     SELECT
         *,
-        1 + (5 * (rank() OVER r - 1 + count(*) OVER r)) // (2 * count(*) OVER ()) AS r_score,
-        1 + (5 * (rank() OVER f - 1 + count(*) OVER f)) // (2 * count(*) OVER ()) AS f_score,
-        1 + (5 * (rank() OVER m - 1 + count(*) OVER m)) // (2 * count(*) OVER ()) AS m_score
+        {r_score} AS r_score,
+        {f_score} AS f_score,
+        {m_score} AS m_score
     FROM buyers
     WINDOW r AS (ORDER BY recency_days DESC), f AS (ORDER BY frequency), m AS (ORDER BY monetary)
 )
@@ -273,6 +279,14 @@ WHERE c.customer_id IS NOT NULL
 """
 
 
+def _score_sql(window: str) -> str:
+    """The 1-5 score over ``window``: the mid-rank quintile of a tie block, except that the block holding the
+    worst value scores 1 (so on data where half the customers bought once, F=1 still exists)."""
+    mid = f"1 + (5 * (rank() OVER {window} - 1 + count(*) OVER {window})) // (2 * count(*) OVER ())"
+    bottom = f"rank() OVER {window} = 1 AND count(*) OVER {window} < count(*) OVER ()"
+    return f"CASE WHEN {bottom} THEN 1 ELSE {mid} END"
+
+
 def segment_case(rules: pd.DataFrame | None = None) -> tuple[str, dict[str, Any]]:
     """The SQL CASE naming a segment from ``s.r_score``, ``s.f_score`` and ``s.m_score`` (first matching
     rule wins, ``Unclassified`` when none matches) and its named parameters (rule values are bound)."""
@@ -304,8 +318,12 @@ def rfm_query(rules: pd.DataFrame | None = None, null_order_ids: bool = True) ->
     order key for data where every line has an ``order_id``."""
     table = validate_rules(rules)
     case, params = segment_case(table)
-    sql = _RFM_SQL.replace("{segment_case}", case).replace(
-        "{order_key}", _NULL_SAFE_ORDER_KEY if null_order_ids else "order_id"
+    sql = (
+        _RFM_SQL.replace("{segment_case}", case)
+        .replace("{order_key}", _NULL_SAFE_ORDER_KEY if null_order_ids else "order_id")
+        .replace("{r_score}", _score_sql("r"))
+        .replace("{f_score}", _score_sql("f"))
+        .replace("{m_score}", _score_sql("m"))
     )
     return sql, params | {"no_purchases": NO_PURCHASES}
 

@@ -186,6 +186,9 @@ class CustomerClusterer:
     feature_names_ : names of the transformed features.
     projection_ : PCA of the scaled sample for 2-D plots (None when every customer is identical).
     notes_ : list of plain-language notes (k lowered, stability skipped ...).
+    alternative_k_, alternative_silhouette_ : when automatic k picks 2, the best k in 3..8 and its
+        silhouette (a finer split to offer); None and NaN otherwise.
+    k_reason_ : why automatic k chose what it chose, in words ("" for a k given by the user).
     """
 
     def __init__(
@@ -389,8 +392,46 @@ class CustomerClusterer:
         report(0.95, "Naming clusters")
         self.profile_ = self._profile(data)
         self.names_ = list(self.profile_["name"])
+        self._explain_k(curve)
         report(1.0, "Done")
         return self
+
+    # words for the features the two-cluster explanation may name
+    _FEATURE_WORDS = {"recency_days": "days since the last order", "frequency": "orders", "monetary": "spend"}
+
+    def _explain_k(self, curve: pd.DataFrame | None) -> None:
+        """Set ``alternative_k_``, ``alternative_silhouette_`` and ``k_reason_`` (see the class docstring)."""
+        self.alternative_k_: int | None = None
+        self.alternative_silhouette_ = float("nan")
+        self.k_reason_ = ""
+        if curve is None or self.k_ != 2:
+            if curve is not None:
+                self.k_reason_ = (
+                    f"k = {self.k_} has the best silhouette ({self.silhouette_:.2f}) of the k tried "
+                    f"({int(curve['k'].min())}-{int(curve['k'].max())})."
+                )
+            return
+        finer = curve[(curve["k"] >= 3) & (curve["k"] <= 8)].dropna()
+        if len(finer):
+            top = finer.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
+            self.alternative_k_ = int(top["k"])
+            self.alternative_silhouette_ = float(top["silhouette"])
+        # the RFM feature whose centres differ most (in scaled units) is what the two groups are about
+        rfm_idx = [self.feature_names_.index(f) for f in RFM_FEATURES if f in self.feature_names_]
+        gaps = np.abs(self.cluster_centers_[0, rfm_idx] - self.cluster_centers_[1, rfm_idx])
+        feature = RFM_FEATURES[int(np.argmax(gaps))]
+        medians = self.profile_[f"median_{feature}"].tolist()
+        self.k_reason_ = (
+            f"k = 2 separates customers most cleanly (silhouette {self.silhouette_:.2f}): the two groups "
+            f"differ mostly in {self._FEATURE_WORDS[feature]} (median {medians[0]:,.0f} vs {medians[1]:,.0f}). "
+            "Silhouette rewards a few well-separated groups, so one strong split such as one-time vs repeat "
+            "buyers often wins."
+        )
+        if self.alternative_k_ is not None:
+            self.k_reason_ += (
+                f" The best finer split is k = {self.alternative_k_} (silhouette "
+                f"{self.alternative_silhouette_:.2f})."
+            )
 
     def _silhouette(self, sample: np.ndarray, labels: np.ndarray) -> float:
         """Silhouette on the first ``SILHOUETTE_POINTS`` rows of the (already random) sample."""

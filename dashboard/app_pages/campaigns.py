@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pandas as pd
 import streamlit as st
 
 import engine
+from dashboard import charts, components, state
 from dashboard import charts_campaigns as cc
-from dashboard import components, state
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
 
 # --------------------------------------------------------------------------- cached reads
@@ -23,6 +22,11 @@ def load_options(version: int) -> dict:
 @st.cache_data(show_spinner=False, max_entries=8)
 def load_dimensions(version: int) -> list[str]:
     return engine.campaign_dimensions(state.cursor())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_default_breakdown(version: int) -> str | None:
+    return engine.default_breakdown(state.cursor())
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -119,10 +123,10 @@ TREND_METRICS = [
 
 
 def show_table(frame, columns, key: str, file_name: str, label: str = "Download CSV") -> None:
-    """A sortable table with readable numbers ("n/a" where a ratio is undefined) and its CSV download."""
+    """A sortable table with readable numbers (a dash where a ratio is undefined) and its CSV download."""
     shown = frame[[c for c in columns if c in frame.columns]]
     st.dataframe(
-        cc.styled_table(shown, HEADERS), hide_index=True, width="stretch", key=f"tbl_{key}", placeholder="n/a"
+        cc.styled_table(shown, HEADERS), hide_index=True, width="stretch", key=f"tbl_{key}", placeholder="—"
     )
     components.csv_download(shown, file_name, label, key=f"dl_{key}")
 
@@ -191,7 +195,7 @@ with st.container(border=True):
         placeholder="not set",
         key="cmp_value",
         help="An assumption for rows with no revenue (ad-platform exports often have "
-        "none): revenue = conversions x this value. Leave empty to show n/a.",
+        "none): revenue = conversions x this value. Leave empty to leave them out.",
     )
 
 filters = engine.CampaignFilter(start, end, tuple(channels) or None, tuple(picked_campaigns) or None)
@@ -210,7 +214,7 @@ if totals.assumed_revenue:
         f"include it.",
         icon=":material/warning:",
     )
-elif totals.rows_without_revenue:
+elif totals.rows_without_revenue and totals.revenue is not None:
     st.info(
         f"{totals.rows_without_revenue:,} campaign rows have no revenue, so revenue, ROAS and ROI count only the "
         f"rows that do. Set a **value per conversion** above to estimate the rest.",
@@ -218,49 +222,63 @@ elif totals.rows_without_revenue:
     )
 
 rev_label = "Revenue (incl. assumed)" if totals.assumed_revenue else "Revenue"
-components.kpi_row(
-    [
-        Kpi("Spend", fmt_money_short(totals.spend), help=f"{totals.campaigns:,} campaigns in the selection."),
-        Kpi(
-            rev_label,
-            fmt_money_short(totals.revenue),
-            help="Revenue attributed to the campaigns in the file"
-            + (" plus the assumed value per conversion." if totals.assumed_revenue else "."),
-        ),
-        Kpi(
-            "ROAS",
-            "n/a" if totals.roas is None else f"{totals.roas:.2f}",
-            help="Return on ad spend: revenue / spend, over the rows with spend. n/a when there is no spend.",
-        ),
-        Kpi(
-            "ROI",
-            fmt_pct(totals.roi),
-            help="(revenue - spend) / spend over the rows with spend. Above 0% the campaigns earned back their spend.",
-        ),
-        Kpi(
-            "Conversions",
-            fmt_int(totals.conversions),
-            help=f"CPA {fmt_money(totals.cpa, 2)}: spend / conversions on the rows with spend.",
-        ),
-        Kpi(
-            "CTR",
-            fmt_pct(totals.ctr, 2),
-            help=f"Clicks / impressions. CPC {fmt_money(totals.cpc, 2)}, CPM {fmt_money(totals.cpm, 2)}.",
-        ),
-    ]
-)
+available = set(engine.available_metrics(totals))
+COST_RULE = "over every row of the campaigns that spent (campaigns that never spent are left out)"
+candidates = [
+    Kpi("Spend", fmt_money_short(totals.spend), help=f"{totals.campaigns:,} campaigns in the selection."),
+    Kpi(
+        rev_label,
+        fmt_money_short(totals.revenue),
+        help="Revenue attributed to the campaigns in the file"
+        + (" plus the assumed value per conversion." if totals.assumed_revenue else "."),
+    )
+    if totals.revenue is not None
+    else None,
+    Kpi("ROAS", f"{totals.roas:.2f}", help=f"Return on ad spend: revenue / spend, {COST_RULE}.")
+    if "roas" in available
+    else None,
+    Kpi(
+        "ROI",
+        fmt_pct(totals.roi),
+        help=f"(revenue - spend) / spend, {COST_RULE}. Above 0% the campaigns earned back their spend.",
+    )
+    if "roi" in available
+    else None,
+    Kpi("Conversions", fmt_int(totals.conversions), help="Conversions reported in the file, every row.")
+    if totals.conversions is not None
+    else None,
+    Kpi("CPA", fmt_money(totals.cpa, 2), help=f"Cost per acquisition: spend / conversions, {COST_RULE}.")
+    if "cpa" in available
+    else None,
+    Kpi("CTR", fmt_pct(totals.ctr, 2), help="Click-through rate: clicks / impressions, every row.")
+    if "ctr" in available
+    else None,
+    Kpi("CPC", fmt_money(totals.cpc, 2), help=f"Cost per click: spend / clicks, {COST_RULE}.")
+    if "cpc" in available
+    else None,
+    Kpi("CPM", fmt_money(totals.cpm, 2), help=f"Cost per 1,000 impressions, {COST_RULE}.")
+    if "cpm" in available
+    else None,
+]
+# the cards the file can fill, at most six: a file without revenue shows CPA and CPC instead of ROAS and ROI
+components.kpi_row([k for k in candidates if k is not None][:6])
+if totals.revenue is None:
+    st.info(
+        "The campaign file has no revenue, so ROAS and ROI are not shown. Set a **value per conversion** "
+        "above to estimate them.",
+        icon=":material/info:",
+    )
 
 if totals.unpaid_revenue or totals.unpaid_conversions:
-    without = (
-        f" ({totals.unpaid_campaigns:,} campaign{'s' if totals.unpaid_campaigns != 1 else ''} had no spend "
-        "at all: a newsletter, organic posts)"
-        if totals.unpaid_campaigns
-        else ""
-    )
+    brought = [
+        f"{fmt_money(totals.unpaid_revenue)} of revenue" if totals.unpaid_revenue else "",
+        f"{fmt_int(totals.unpaid_conversions)} conversions" if totals.unpaid_conversions else "",
+    ]
+    count = totals.unpaid_campaigns
     st.caption(
-        f":material/info: ROAS, ROI and CPA count only campaign rows with spend. Rows without spend{without} "
-        f"brought {fmt_money(totals.unpaid_revenue)} of the revenue and {fmt_int(totals.unpaid_conversions)} "
-        "conversions on top: real results, but no spend bought them."
+        f":material/info: ROAS, ROI and CPA count only campaigns that spent. {count:,} "
+        f"campaign{'s' if count != 1 else ''} never spent (a newsletter, organic posts) and brought "
+        f"{' and '.join(b for b in brought if b)} on top: real results, but no spend bought them."
     )
 
 metrics = load_metrics(version, "campaign", filters, value)
@@ -270,22 +288,29 @@ best, worst = engine.best_and_worst(metrics, "roi", n=3)
 b_col, w_col = st.columns(2)
 # ROAS is ROI + 1, so the half-width tables leave it out; the full table below has it
 summary_cols = ["campaign_name", "channel", "spend", "revenue", "roi", "cpa"]
+has_roi = metrics["roi"].notna().any()
 with b_col:
     st.markdown("##### :material/trending_up: Best campaigns by ROI")
-    if best.empty:
-        st.caption("No campaign has both spend and revenue in this selection.")
+    if not has_roi:
+        st.caption("No campaign has both spend and revenue in this selection, so none can be ranked by ROI.")
+    elif best.empty:
+        st.caption("No campaign earned back its spend (ROI above 0%) in this selection.")
     else:
         show_table(best, summary_cols, "best", "best_campaigns_by_roi.csv", "Download best campaigns")
 with w_col:
-    st.markdown("##### :material/trending_down: Worst campaigns by ROI")
-    if worst.empty:
-        st.caption("Not enough campaigns with an ROI to list the worst separately.")
+    st.markdown("##### :material/trending_down: Campaigns losing money")
+    if not has_roi:
+        st.caption("Without revenue no campaign can be ranked by ROI.")
+    elif worst.empty:
+        st.caption("No campaign lost money (ROI below 0%) in this selection.")
     else:
-        show_table(worst, summary_cols, "worst", "worst_campaigns_by_roi.csv", "Download worst campaigns")
+        show_table(
+            worst, summary_cols, "worst", "worst_campaigns_by_roi.csv", "Download campaigns losing money"
+        )
 no_roi = metrics[metrics["roi"].isna()]
-if len(no_roi):
+if has_roi and len(no_roi):
     st.caption(
-        f"ROI is n/a for {len(no_roi):,} campaign{'s' if len(no_roi) != 1 else ''} without spend or revenue: "
+        f"{len(no_roi):,} campaign{'s have' if len(no_roi) != 1 else ' has'} no ROI (no spend or no revenue): "
         f"{', '.join(no_roi['campaign_name'].astype(str).head(5))}{' ...' if len(no_roi) > 5 else ''}."
     )
 
@@ -315,7 +340,7 @@ with tabs[0]:
         st.markdown("##### All campaigns")
         st.caption(
             "Click a column header to sort. Ratios are ratios of totals (not averages of daily ratios); "
-            "n/a where the denominator is zero."
+            "a dash where the denominator is zero."
         )
         show_table(
             metrics,
@@ -326,14 +351,23 @@ with tabs[0]:
         )
 
 with tabs[1]:
-    if tabs[1].open:
+    if tabs[1].open and not options["date_bounds"]:
+        st.info(
+            "The campaign file has no dates, so there is nothing to show over time. Load a file with a date "
+            "column (day, reporting start ...) to see trends.",
+            icon=":material/event_busy:",
+        )
+    elif tabs[1].open:
         c1, c2, c3 = st.columns(3)
         grain = (
             c1.segmented_control("Per", list(engine.GRAINS), format_func=str.capitalize, key="cmp_grain")
             or "week"
         )
+        trend_choices = [m for m in TREND_METRICS if m not in engine.RATIO_NAMES or m in available]
+        if st.session_state.get("cmp_metric") not in trend_choices:
+            st.session_state.pop("cmp_metric", None)
         metric = c2.selectbox(
-            "Metric", TREND_METRICS, format_func=lambda m: cc.METRIC_FORMATS[m][0], key="cmp_metric"
+            "Metric", trend_choices, format_func=lambda m: cc.METRIC_FORMATS[m][0], key="cmp_metric"
         )
         split_choice = c3.selectbox(
             "Split by",
@@ -344,15 +378,18 @@ with tabs[1]:
         split_by = None if split_choice == "total" else split_choice
         trend = load_trend(version, grain, split_by, filters, value)
         group_col = {"channel": "channel", "campaign": "campaign_name"}.get(split_by)
-        st.plotly_chart(cc.trend_chart(trend, metric, group_col), width="stretch", key="chart_trend")
-        if grain != "day" and not trend.empty and end is not None:
-            last = pd.Timestamp(trend["period"].max()).date()
-            next_start = (pd.Timestamp(last) + pd.DateOffset(**{f"{grain}s": 1})).date()
-            if next_start - dt.timedelta(days=1) > end:
-                st.caption(
-                    f"The last {grain} (from {last:%b %d, %Y}) is partial: the selection ends on {end:%b %d, %Y}, "
-                    "so its totals are lower than a full one."
-                )
+        if trend.empty:
+            st.info("No campaign rows with a date in this selection.", icon=":material/event_busy:")
+        else:
+            partial = engine.partial_periods(trend["period"], grain, start or options["date_bounds"][0],
+                                             end or options["date_bounds"][1])  # fmt: skip
+            st.plotly_chart(
+                cc.trend_chart(trend, metric, group_col, partial=partial, grain=grain),
+                width="stretch",
+                key="chart_trend",
+            )
+            if partial:
+                st.caption(charts.partial_caption(partial, grain))
         with st.expander("The numbers behind the chart"):
             keys = ["period"] + (
                 ["campaign_id", "campaign_name", "channel"]
@@ -389,14 +426,31 @@ with tabs[3]:
             )
         else:
             c1, c2 = st.columns(2)
-            if st.session_state.get("cmp_dim") not in dims:  # kept from data that had other columns
-                st.session_state.pop("cmp_dim", None)
-            dim = c1.selectbox("Break down by", dims, format_func=cc.words, key="cmp_dim")
+            if st.session_state.get("cmp_dim") not in dims:  # first visit, or kept from other data
+                st.session_state["cmp_dim"] = load_default_breakdown(version) or dims[0]
+            dim = c1.selectbox(
+                "Break down by",
+                dims,
+                format_func=cc.words,
+                key="cmp_dim",
+                help="Opens on the first column that is no identifier and has a few values (age, gender, "
+                "device ...).",
+            )
+            metric_choices = [
+                m
+                for m in ["roas", "roi", "cpa", "conversion_rate_click", "ctr", "cpc", "spend", "conversions"]
+                if m not in engine.RATIO_NAMES or m in available
+            ]
+            if st.session_state.get("cmp_dim_metric") not in metric_choices:
+                st.session_state["cmp_dim_metric"] = next(
+                    m for m in [*engine.BREAKDOWN_METRIC_ORDER, "spend"] if m in metric_choices
+                )
             bmetric = c2.selectbox(
                 "Metric",
-                ["roas", "roi", "cpa", "conversion_rate_click", "ctr", "cpc", "spend", "conversions"],
+                metric_choices,
                 format_func=lambda m: cc.METRIC_FORMATS[m][0],
                 key="cmp_dim_metric",
+                help="Metrics the file cannot give (ROAS without revenue, CTR without impressions) are not offered.",
             )
             breakdown = load_metrics(version, dim, filters, value)
             st.plotly_chart(cc.breakdown_bar(breakdown, dim, bmetric), width="stretch", key="chart_breakdown")

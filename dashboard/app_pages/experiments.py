@@ -26,12 +26,27 @@ def load_variants(version: int, experiment_id: str) -> list[str]:
     return engine.experiment_variants(state.cursor(), experiment_id)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_outcomes(version: int, experiment_id: str) -> list:
+    return engine.experiment_outcomes(state.cursor(), experiment_id)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def load_analysis(
-    version: int, experiment_id: str, control: str | None, split: tuple | None, confidence: float
+    version: int,
+    experiment_id: str,
+    control: str | None,
+    split: tuple | None,
+    confidence: float,
+    outcomes: tuple[str, ...] | None,
 ):
     return engine.analyse_experiment(
-        state.cursor(), experiment_id, control, dict(split) if split else None, confidence
+        state.cursor(),
+        experiment_id,
+        control,
+        dict(split) if split else None,
+        confidence,
+        outcomes=list(outcomes) if outcomes else None,
     )
 
 
@@ -67,6 +82,7 @@ VERDICT_BOX = {
     "inconclusive": (st.info, ":material/hourglass_top:"),
     "invalid": (st.error, ":material/report:"),
     "insufficient": (st.info, ":material/hourglass_empty:"),
+    "no_control": (st.info, ":material/help:"),
 }
 LEVEL_LABELS = {
     "winner": "Winner",
@@ -74,6 +90,7 @@ LEVEL_LABELS = {
     "inconclusive": "No clear difference",
     "invalid": "Do not trust (split is off)",
     "insufficient": "Not enough data",
+    "no_control": "Control to choose",
 }
 RESULT_HEADERS = {
     "variant": "Variant",
@@ -111,22 +128,31 @@ RESULT_HEADERS = {
     "srm_p_value": "SRM p",
     "verdict_level": "Verdict",
     "expected": "Expected customers",
+    "outcome_name": "Outcome",
+    "units": "Units",
+    "successes": "Successes",
+    "value": "Rate or mean",
+    "value_ci_low": "Low",
+    "value_ci_high": "High",
+    "test": "Test",
 }
 
 
-def show_table(frame: pd.DataFrame, columns: list[str], key: str, file_name: str) -> None:
+def show_table(
+    frame: pd.DataFrame, columns: list[str], key: str, file_name: str, kinds: dict[str, str] | None = None
+) -> None:
     shown = frame[[c for c in columns if c in frame.columns]]
     st.dataframe(
-        cc.styled_table(shown, RESULT_HEADERS),
+        cc.styled_table(shown, RESULT_HEADERS, kinds),
         hide_index=True,
         width="stretch",
         key=f"tbl_{key}",
-        placeholder="n/a",
+        placeholder="—",
     )
     components.csv_download(shown, file_name, key=f"dl_{key}")
 
 
-def planner(default_rate: float | None) -> None:
+def planner(default_rate: float | None, follows: str = "") -> None:
     st.subheader(":material/calculate: Plan the next test")
     st.caption(
         "How many customers each variant needs so that a real lift of the chosen size is detected "
@@ -141,7 +167,9 @@ def planner(default_rate: float | None) -> None:
             99.0,
             round((default_rate or 0.05) * 100, 2),
             step=0.5,
-            key="plan_rate",
+            # keyed by the experiment, control and outcome it starts from, so it follows a new choice
+            key=f"plan_rate_{follows}",
+            help="Starts at the chosen control's rate of the chosen 0/1 outcome; change it freely.",
         )
         / 100
     )
@@ -171,7 +199,7 @@ def planner(default_rate: float | None) -> None:
             Kpi("Customers in total", fmt_int(result.total)),
             Kpi(
                 "Days to run",
-                "n/a" if result.days is None else f"{result.days:,}",
+                "—" if result.days is None else f"{result.days:,}",
                 help="Total customers / customers per day; run whole weeks to even out weekday effects.",
             ),
             Kpi(
@@ -197,10 +225,10 @@ counts = state.table_counts(version)
 if counts["experiments"] == 0:
     components.no_data("experiments", "experiments")
     st.caption(
-        "One row per exposed customer (experiment, variant, customer, converted, revenue) or one row per "
-        "variant with exposures and conversions counts both work."
+        "One row per exposed customer (experiment, variant, customer, converted, revenue), one row per "
+        "exposure without customer ids, or one row per variant with exposures and conversions counts all work."
     )
-    planner(None)
+    planner(None, "none")
     st.stop()
 
 summary = load_summary(version)
@@ -230,18 +258,54 @@ experiments = load_list(version)
 c1, c2, c3 = st.columns([2, 1.3, 1])
 experiment_id = c1.selectbox("Experiment", list(experiments["experiment_id"]), key="exp_id")
 variant_names = load_variants(version, experiment_id)
-detected = engine.detect_control(variant_names) if variant_names else None
+found = engine.find_control(variant_names)
 control = c2.selectbox(
     "Control",
     variant_names,
-    index=variant_names.index(detected) if detected else 0,
+    index=variant_names.index(found.name) if found.name else None,
     key=f"exp_control_{experiment_id}",
-    help="Detected from the name (control, A, baseline, original); change it if needed.",
+    placeholder="Which variant is the control?",
+    help="Found from the variant names (control, no e-mail, holdout, baseline, none, A ...); change it if needed.",
 )
 confidence = c3.selectbox(
     "Confidence", [0.9, 0.95, 0.99], index=1, format_func=lambda c: f"{c:.0%}", key="exp_confidence"
 )
 st.session_state["exp_alpha"] = round(1 - confidence, 4)
+if control is None:
+    st.info(found.evidence, icon=":material/help:")
+    st.stop()
+if control == found.name:
+    st.caption(f":material/search: {found.evidence}")
+
+available = load_outcomes(version, experiment_id)
+if not available:
+    st.info(
+        "This experiment has no outcome to test: load it with a converted or conversions column, a revenue "
+        "column, or any 0/1 or numeric column (visit, click ...).",
+        icon=":material/info:",
+    )
+    st.stop()
+labels = {o.name: o.label + (" (0/1)" if o.kind == "binary" else " (number)") for o in available}
+o1, o2 = st.columns([1, 2])
+primary = o1.selectbox(
+    "Outcome",
+    list(labels),
+    format_func=labels.get,
+    key=f"exp_outcome_{experiment_id}",
+    help="The outcome the verdict is about: any 0/1 column (a rate) or numeric column (a mean per unit) of "
+    "the experiment file.",
+)
+default_more = [n for n in ("revenue",) if n in labels and n != primary]
+more = o2.multiselect(
+    "Also compare",
+    [n for n in labels if n != primary],
+    default=default_more,
+    format_func=labels.get,
+    key=f"exp_more_{experiment_id}_{primary}",
+    help="Every outcome compared counts in the multiple-comparison correction: more outcomes, wider "
+    "intervals.",
+)
+chosen_outcomes = (primary, *more)
 
 split = None
 with st.expander("Intended split", icon=":material/call_split:"):
@@ -261,10 +325,10 @@ with st.expander("Intended split", icon=":material/call_split:"):
         split = tuple(zip(variant_names, weights, strict=True))
 
 try:
-    result = load_analysis(version, experiment_id, control, split, confidence)
+    result = load_analysis(version, experiment_id, control, split, confidence, chosen_outcomes)
 except engine.EngineError as error:
     components.show_error(error)
-    planner(None)
+    planner(None, f"{experiment_id}_{control}")
     st.stop()
 
 box, icon = VERDICT_BOX[result.verdict_level]
@@ -274,40 +338,57 @@ v = result.variants
 control_row = v.iloc[0]
 others = v.iloc[1:]
 best = others.sort_values("conversion_rate", ascending=False, kind="mergesort").iloc[0]
+binary = result.outcome_kind == "binary"
+unit_word = {"customer": "Customers", "row": "Rows", "customer or row": "Units"}[result.unit]
+primary_label = labels[result.outcome].rsplit(" (", 1)[0]
+
+
+def show_value(value) -> str:
+    if pd.isna(value):
+        return "—"
+    return fmt_pct(value, 2) if binary else f"{value:,.2f}"
+
+
 period = ""
 if result.first_exposure is not None:
     period = f"{result.first_exposure:%b %d, %Y} to {result.last_exposure:%b %d, %Y}"
+p_best = best["p_value_adjusted"]
 components.kpi_row(
     [
         Kpi(
-            "Customers",
+            unit_word,
             fmt_int(v["exposures"].sum()),
-            help=f"Exposed customers, {period}." if period else None,
+            help=(f"Exposed units, {period}. " if period else "Exposed units. ")
+            + {
+                "customer": "One unit is one customer (their rows merged).",
+                "row": "The file names no customers: each row is one unit.",
+                "customer or row": "A customer's rows are one unit; a row without a customer is one unit.",
+            }[result.unit],
         ),
         Kpi(
-            "Control rate",
-            fmt_pct(control_row["conversion_rate"], 2),
-            help=f"Conversion rate of the control, variant {result.control}.",
+            "Control rate" if binary else "Control mean",
+            show_value(control_row["conversion_rate"]),
+            help=f"{primary_label} of the control, variant {result.control}"
+            + (" (share of units)." if binary else " (mean per unit)."),
         ),
         Kpi(
-            "Best rate",
-            fmt_pct(best["conversion_rate"], 2),
+            "Best rate" if binary else "Best mean",
+            show_value(best["conversion_rate"]),
             delta=None if pd.isna(best["rel_lift"]) else f"{best['rel_lift']:+.1%}",
             delta_color="normal" if best["significant"] else "off",
             help=f"Variant {best['variant']}; the change is its relative lift over control.",
         ),
         Kpi(
             "p-value",
-            "n/a"
-            if pd.isna(best["p_value_adjusted"])
-            else ("< 0.001" if best["p_value_adjusted"] < 0.001 else f"{best['p_value_adjusted']:.3f}"),
-            help="Two-proportion z-test" + (" (Holm-corrected)." if len(others) > 1 else "."),
+            "—" if pd.isna(p_best) else ("< 0.001" if p_best < 0.001 else f"{p_best:.3f}"),
+            help=("Two-proportion z-test" if binary else "Welch's t-test")
+            + (f", Holm-corrected over {result.comparisons} comparisons." if result.comparisons > 1 else "."),
         ),
         Kpi(
             "Chance to win",
-            fmt_pct(best["prob_beat_control"]),
+            "—" if pd.isna(best["prob_beat_control"]) else fmt_pct(best["prob_beat_control"]),
             help="Bayesian probability that the variant's true rate is above control's (uniform priors). It is "
-            "not the same as significance: read it together with the interval.",
+            "not the same as significance: read it together with the interval. For 0/1 outcomes only.",
         ),
         Kpi(
             "Sample ratio",
@@ -318,17 +399,13 @@ components.kpi_row(
     ]
 )
 
-left, right = st.columns(2)
-left.plotly_chart(cc.variant_rates(v, confidence), width="stretch", key="chart_rates")
-right.plotly_chart(
-    cc.lift_chart(
-        v, f"{1 - (1 - confidence) / max(len(others), 1):.1%}" if len(others) > 1 else f"{confidence:.0%}"
-    ),
-    width="stretch",
-    key="chart_lift",
-)
+family = f"{1 - (1 - confidence) / result.comparisons:.1%}" if result.comparisons > 1 else f"{confidence:.0%}"
+if binary:
+    left, right = st.columns(2)
+    left.plotly_chart(cc.variant_rates(v, confidence), width="stretch", key="chart_rates")
+    right.plotly_chart(cc.lift_chart(v, family), width="stretch", key="chart_lift")
 
-st.markdown("##### Results per variant")
+st.markdown(f"##### {primary_label}: results per variant")
 st.caption(result.correction)
 show_table(
     v,
@@ -354,27 +431,45 @@ show_table(
     f"experiment_{experiment_id}_results.csv",
 )
 
-if result.revenue_available:
-    st.markdown("##### Revenue per exposed customer")
+if len(result.outcomes) > 1:
+    st.markdown("##### Every outcome compared")
     st.caption(
-        "Welch's t-test (unequal variances) on revenue per customer; customers without revenue count as zero."
+        "Rates for 0/1 outcomes (z-test), means per unit for numbers (Welch's t-test; blanks count as zero). "
+        "The corrected p-value accounts for every row below."
     )
-    show_table(
-        v,
-        [
-            "variant",
-            "exposures",
-            "revenue",
-            "revenue_per_exposed",
-            "revenue_diff",
-            "revenue_diff_ci_low",
-            "revenue_diff_ci_high",
-            "revenue_p_value",
-            "revenue_p_value_adjusted",
-        ],
-        "revenue",
-        f"experiment_{experiment_id}_revenue.csv",
+    every = result.results.assign(outcome_name=result.results["outcome"].map(lambda n: labels.get(n, n)))
+    number = dict.fromkeys(
+        ["value", "value_ci_low", "value_ci_high", "abs_lift", "abs_lift_ci_low", "abs_lift_ci_high"], "ratio"
     )
+    rate = dict.fromkeys(["value", "value_ci_low", "value_ci_high"], "pct2") | dict.fromkeys(
+        ["abs_lift", "abs_lift_ci_low", "abs_lift_ci_high"], "pts"
+    )
+    for name in result.outcomes:
+        part = every[every["outcome"] == name]
+        is_rate = part["kind"].iloc[0] == "binary"
+        show_table(
+            part,
+            [
+                "outcome_name",
+                "variant",
+                "units",
+                *(["successes"] if is_rate else []),
+                "value",
+                "value_ci_low",
+                "value_ci_high",
+                "abs_lift",
+                "abs_lift_ci_low",
+                "abs_lift_ci_high",
+                "rel_lift",
+                "test",
+                "p_value",
+                "p_value_adjusted",
+            ],
+            f"outcome_{name}",
+            f"experiment_{experiment_id}_{name}.csv",
+            kinds=(rate if is_rate else number)
+            | {"rel_lift": "spct", "units": "count", "successes": "count"},
+        )
 
 with st.expander(
     "Sample-ratio check and data notes",
@@ -419,13 +514,20 @@ with st.expander("How these numbers are computed", icon=":material/functions:"):
         "- **Conversion rate interval**: Wilson score interval.\n"
         "- **Lift interval**: Newcombe's method for the difference in rates; relative lift from the log of the "
         "rate ratio.\n"
-        "- **p-value**: two-sided two-proportion z-test. With several variants, p-values are Holm-corrected and "
-        "intervals widened (Bonferroni) so the whole set holds at the chosen confidence.\n"
-        "- **Revenue**: Welch's t-test on revenue per exposed customer.\n"
+        "- **p-value**: two-sided two-proportion z-test for a 0/1 outcome, Welch's t-test on the mean per unit "
+        "for a numeric one (revenue, spend ...). With several variants or outcomes, p-values are Holm-corrected "
+        "over every comparison and intervals widened (Bonferroni) so the whole set holds at the chosen "
+        "confidence.\n"
+        "- **Unit**: a customer (their rows merged); a row without a customer id is a unit of its own.\n"
         "- **Sample-ratio mismatch**: chi-square test of customers per variant against the intended split.\n"
         "- **Probability to beat control**: Beta-Binomial model with uniform priors, computed exactly.\n"
         f"- A result is called a win only when the corrected p-value is below {1 - confidence:.2g}, the split "
         "check passes and every variant has enough customers."
     )
 
-planner(control_row["conversion_rate"] if pd.notna(control_row["conversion_rate"]) else None)
+# the planner starts from the chosen control's rate of the first 0/1 outcome compared
+rates = result.results[(result.results["kind"] == "binary") & result.results["is_control"]]
+planner(
+    None if rates.empty or pd.isna(rates.iloc[0]["value"]) else float(rates.iloc[0]["value"]),
+    f"{experiment_id}_{result.control}_{rates.iloc[0]['outcome'] if len(rates) else ''}",
+)

@@ -29,6 +29,9 @@ def load_cohorts(version: int):
     return engine.cohort_retention(state.cursor())
 
 
+DEFINE = engine.KPI_DEFINITIONS
+
+
 def _delta(now, before, kind: str) -> str | None:
     if now is None or before is None:
         return None
@@ -63,52 +66,58 @@ components.kpi_row(
             "Customers",
             fmt_int(k.customers),
             _delta(k.customers, prev["customers"], "ratio"),
-            help=f"Buying customers: at least one order in the period; {counts['customers']:,} customers are on file.",
+            help=f"{DEFINE['customers']} {counts['customers']:,} customers are on file.",
         ),
         Kpi(
             "Active 90 days",
             fmt_int(k.active_90d),
             _delta(k.active_90d, prev["active_90d"], "ratio"),
-            help="Customers who ordered in the 90 days up to the end of the period.",
+            help=DEFINE["active_90d"],
         ),
         Kpi(
             "Orders",
             fmt_int(k.orders),
             _delta(k.orders, prev["orders"], "ratio"),
-            help="Distinct orders, returns excluded.",
+            help=DEFINE["orders"],
         ),
         Kpi(
             "Revenue",
             fmt_money_short(k.revenue),
             _delta(k.revenue, prev["revenue"], "ratio"),
-            help="Net revenue: sum of order lines, returns subtracted.",
+            help=DEFINE["revenue"],
         ),
         Kpi(
             "Avg order",
             fmt_money(k.average_order_value, 2),
             _delta(k.average_order_value, prev["average_order_value"], "ratio"),
-            help="Average order value: revenue of purchased lines / orders (returns excluded).",
+            help=DEFINE["average_order_value"],
         ),
         Kpi(
             "Repeat rate",
             fmt_pct(k.repeat_rate),
             _delta(k.repeat_rate, prev["repeat_rate"], "pct_points"),
-            help="Repeat-purchase rate: share of buying customers with two or more orders in the period.",
+            help=DEFINE["repeat_rate"],
         ),
     ]
 )
+
+components.guest_caption(engine.GuestOrders(k.guest_orders, k.guest_revenue, None), k.revenue)
 
 grain = (
     st.segmented_control("Show per", ["week", "month", "quarter"], default="month", key="overview_grain")
     or "month"
 )
 trend = load_trend(version, grain, start, end)
-st.plotly_chart(charts.revenue_trend(trend, grain), width="stretch")
+partial = [p for p, flag in zip(trend["period"], trend["partial"], strict=True) if flag]
+st.plotly_chart(charts.revenue_trend(trend, grain, partial), width="stretch")
+if partial:
+    st.caption(charts.partial_caption(partial, grain))
 
 left, right = st.columns(2)
 with left:
     split = load_new_returning(version, grain, start, end)
-    st.plotly_chart(charts.new_vs_returning_chart(split), width="stretch")
+    split_partial = [p for p, flag in zip(split["period"], split["partial"], strict=True) if flag]
+    st.plotly_chart(charts.new_vs_returning_chart(split, grain, split_partial), width="stretch")
 with right:
     cohorts = load_cohorts(version)
     st.plotly_chart(charts.cohort_heatmap(cohorts), width="stretch")
@@ -128,6 +137,7 @@ with st.expander("The numbers behind the charts"):
             "orders": st.column_config.NumberColumn("Orders", format="localized"),
             "customers": st.column_config.NumberColumn("Buying customers", format="localized"),
             "returns": st.column_config.NumberColumn("Returns", format="dollar"),
+            "partial": st.column_config.CheckboxColumn("Partial", help="The data covers only part of it"),
         },
     )
     components.csv_download(trend, f"revenue_per_{grain}.csv", key="dl_trend")

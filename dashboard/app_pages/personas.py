@@ -19,6 +19,12 @@ KIND_LABELS = {"attribute": "Attributes", "category": "Categories", "product": "
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def load_guests(version: int, as_of: dt.date):
+    """Guest orders up to the as-of date: counted in revenue, left out of customer analyses."""
+    return engine.guest_orders(state.cursor(), None, as_of)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def load_cards(version: int, by: str, as_of: dt.date, k: int | str, attributes: tuple[str, ...]):
     params = {"k": k, "attributes": list(attributes)} if by == "cluster" else None
     return engine.persona_cards(state.cursor(), by=by, as_of=as_of, cluster_params=params)
@@ -161,6 +167,8 @@ with right:
         attrs = ", attributes " + ", ".join(settings["attributes"]) if settings["attributes"] else ""
         note += f" Clusters: {k_text}{attrs} (change them on the Segments page)."
     st.caption(note)
+
+components.guest_caption(load_guests(version, as_of))
 
 try:
     if by == "cluster":

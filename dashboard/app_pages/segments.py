@@ -16,6 +16,12 @@ BEST = ["Champions", "Loyal"]
 CLUSTER_SETTINGS = "segments_cluster_settings"  # shared with the Personas page
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_guests(version: int, as_of: dt.date):
+    """Guest orders up to the as-of date: counted in revenue, left out of customer analyses."""
+    return engine.guest_orders(state.cursor(), None, as_of)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def load_summary(version: int, as_of: dt.date) -> pd.DataFrame:
     return engine.segment_summary(state.cursor(), as_of)
@@ -157,6 +163,8 @@ as_of = st.date_input(
     help="Recency counts days up to this date; orders after it are ignored. Default: the last order date "
     "(or the end of the sidebar date range).",
 )
+
+components.guest_caption(load_guests(version, as_of))
 
 try:
     summary = load_summary(version, as_of)
@@ -339,6 +347,20 @@ with tab_clusters:
                     ),
                 ]
             )
+            if k == "auto" and model.k_reason_:
+                st.caption(f":material/info: {model.k_reason_}")
+            if k == "auto" and model.alternative_k_ is not None:
+
+                def use_finer(finer: int = model.alternative_k_) -> None:
+                    st.session_state["segments_k_mode"] = "Choose"
+                    st.session_state["segments_k"] = finer
+
+                st.button(
+                    f"Use k = {model.alternative_k_} instead (silhouette {model.alternative_silhouette_:.2f})",
+                    key="segments_use_finer_k",
+                    on_click=use_finer,
+                    icon=":material/call_split:",
+                )
             for note in model.notes_:
                 st.info(note, icon=":material/info:")
             profile = model.profile_.rename(columns={"name": "cluster_name"})

@@ -55,13 +55,11 @@ def test_campaigns_page_on_the_sample(app_db):
     assert labels[:4] == ["Spend", "Revenue", "ROAS", "ROI"]
     assert all(m.value not in ("inf", "nan", "NaN") for m in at.metric)
     assert "Best campaigns by ROI" in _texts(at)
-    # the newsletter has no spend: its ROI is n/a, said in words
-    assert "ROI is n/a for 1 campaign without spend or revenue" in _texts(at)
+    # the newsletter has no spend: it has no ROI, said in words
+    assert "1 campaign has no ROI (no spend or no revenue)" in _texts(at)
     # ...and its free revenue is said apart instead of lifting ROAS and ROI
-    assert (
-        "ROAS, ROI and CPA count only campaign rows with spend. Rows without spend (1 campaign had no"
-        in _texts(at)
-    )
+    assert "ROAS, ROI and CPA count only campaigns that spent. 1 campaign never spent" in _texts(at)
+    assert "n/a" not in _texts(at)
     tables = downloads = charts = 0
     for tab in TABS:
         _tab(at, tab)
@@ -149,3 +147,38 @@ def test_controls_in_a_closed_tab_keep_their_values(app_db, caplog):
     assert _tab(at, "funnel").segmented_control(key="cmp_funnel_by").value == "Channel"
     # the starting values come from the session state alone (no "default value ... Session State" warning)
     assert "Session State API" not in caplog.text
+
+
+AD_ROWS = """
+INSERT INTO campaigns (campaign_id, campaign_name, spend, impressions, clicks, conversions)
+SELECT CASE WHEN i % 3 = 0 THEN '916' WHEN i % 3 = 1 THEN '936' ELSE '1178' END,
+       'fb ' || CAST(i // 2 AS VARCHAR),
+       CASE WHEN i % 7 = 0 THEN 0 ELSE 1.5 + i % 11 END,
+       1000 + i * 37, CASE WHEN i % 7 = 0 THEN 0 ELSE 1 + i % 4 END, i % 3
+FROM range(300) t(i)
+"""
+
+
+def test_an_ad_level_file_without_revenue_or_dates(empty_app_db):
+    con = engine.connect(empty_app_db, shared=False)
+    con.execute('ALTER TABLE campaigns ADD COLUMN "ad_id" VARCHAR')
+    con.execute('ALTER TABLE campaigns ADD COLUMN "age" VARCHAR')
+    con.execute(AD_ROWS)
+    con.execute("UPDATE campaigns SET ad_id = CAST(700000 + impressions AS VARCHAR), "
+                "age = ['30-34', '35-39', '40-44'][CAST(1 + impressions % 3 AS BIGINT)]")  # fmt: skip
+    totals = engine.campaign_totals(con)
+    con.close()
+    at = _open()
+    labels = [m.label for m in at.metric]
+    # cards the file can fill: no ROAS or ROI without revenue, CPA instead
+    assert "ROAS" not in labels and "ROI" not in labels and "CPA" in labels
+    assert at.metric[labels.index("CPA")].value == f"${totals.cpa:,.2f}"
+    text = _texts(at)
+    assert "The campaign file has no revenue, so ROAS and ROI are not shown" in text
+    assert "none can be ranked by ROI" in text and "n/a" not in text
+    _tab(at, "trends")
+    assert "The campaign file has no dates, so there is nothing to show over time" in _texts(at)
+    _tab(at, "breakdowns")
+    assert at.selectbox(key="cmp_dim").value == "age"  # not the ad id
+    assert at.selectbox(key="cmp_dim_metric").value == "cpa"
+    assert "CPA by age" in _chart_titles(at)

@@ -8,6 +8,7 @@ import engine
 from tests.dashboard.test_app_pages import APP
 
 PAGE = "app_pages/experiments.py"
+PLAN_RATE = "plan_rate_checkout_redesign_control_converted"
 
 
 def _open() -> AppTest:
@@ -47,7 +48,7 @@ def test_planner_reacts_to_its_inputs(app_db):
     at = _open()
     at.number_input(key="plan_lift").set_value(20.0).run()
     assert not at.exception
-    rate = at.number_input(key="plan_rate").value / 100
+    rate = at.number_input(key=PLAN_RATE).value / 100
     expected = engine.plan_experiment(rate, 0.20, 0.05, 0.8, 2, 1000)
     assert _metrics(at)["Customers per variant"] == f"{expected.per_variant:,}"
 
@@ -67,6 +68,53 @@ def test_control_can_be_overridden(app_db):
     assert not at.exception
     texts = " ".join(b.value for b in [*at.success, *at.info, *at.warning, *at.error])
     assert "control (treatment)" in texts
+
+
+def test_planner_follows_the_chosen_control(app_db):
+    at = _open()
+    con = engine.connect(app_db, shared=False)
+    switched = engine.analyse_experiment(con, "checkout_redesign", control="treatment")
+    con.close()
+    at.selectbox(key="exp_control_checkout_redesign").set_value("treatment").run()
+    assert not at.exception
+    rate = at.number_input(key="plan_rate_checkout_redesign_treatment_converted").value
+    assert rate == round(float(switched.variants.iloc[0]["conversion_rate"]) * 100, 2)
+
+
+def test_any_outcome_can_be_picked_and_the_correction_counts_it(app_db):
+    con = engine.connect(app_db, shared=False)
+    con.execute('ALTER TABLE experiments ADD COLUMN "clicked" VARCHAR')
+    con.execute("UPDATE experiments SET clicked = CASE WHEN hash(customer_id) % 3 = 0 THEN '1' ELSE '0' END")
+    con.close()
+    at = _open()
+    assert "clicked (0/1)" in at.selectbox(key="exp_outcome_checkout_redesign").options
+    at.selectbox(key="exp_outcome_checkout_redesign").set_value("clicked").run()
+    assert not at.exception
+    con = engine.connect(app_db, shared=False)
+    expected = engine.analyse_experiment(con, "checkout_redesign", outcomes=["clicked", "revenue"])
+    con.close()
+    boxes = [*at.success, *at.info, *at.warning, *at.error]
+    assert any(b.value == expected.verdict for b in boxes)
+    assert any(expected.correction == c.value for c in at.caption)
+    assert "2 outcomes" in expected.correction
+
+
+def test_page_asks_for_the_control_when_no_name_says_so(app_db):
+    con = engine.connect(app_db, shared=False)
+    con.execute(
+        "INSERT INTO experiments (experiment_id, variant, customer_id, converted) "
+        "SELECT 'subject_lines', CASE WHEN i % 2 = 0 THEN 'Short' ELSE 'Long' END, 'c' || i, i % 7 = 0 "
+        "FROM range(400) t(i)"
+    )
+    con.close()
+    at = _open()
+    at.selectbox(key="exp_id").set_value("subject_lines").run()
+    assert not at.exception
+    assert at.selectbox(key="exp_control_subject_lines").value is None
+    assert any("choose which of Long, Short is the control" in i.value for i in at.info)
+    assert "Control rate" not in _metrics(at)  # no verdict until someone says which is the control
+    at.selectbox(key="exp_control_subject_lines").set_value("Short").run()
+    assert not at.exception and "Control rate" in _metrics(at)
 
 
 def test_empty_store_still_offers_the_planner(empty_app_db):

@@ -188,8 +188,14 @@ def test_best_and_worst_skip_na_and_never_overlap(camp):
     assert list(best["campaign_id"]) == ["c1"]
     assert list(worst["campaign_id"]) == ["c4"]
     best, worst = engine.best_and_worst(frame, "roi", n=5)
-    assert list(best["campaign_id"]) == ["c1", "c4"]  # c2 and c3 have ROI n/a
-    assert worst.empty
+    # best means earning back the spend, worst losing money: c4 (ROI -50%) is never "best"
+    assert list(best["campaign_id"]) == ["c1"]  # c2 and c3 have no ROI
+    assert list(worst["campaign_id"]) == ["c4"]
+    only_losers = frame[frame["campaign_id"] == "c4"]
+    best, worst = engine.best_and_worst(only_losers, "roi")
+    assert best.empty and list(worst["campaign_id"]) == ["c4"]
+    best, _ = engine.best_and_worst(frame, "roas", n=5)
+    assert list(best["campaign_id"]) == ["c1"]  # ROAS above 1 only
 
 
 ORDER_ROWS = """

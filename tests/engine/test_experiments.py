@@ -9,11 +9,8 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
-    proportion_confint,
-    proportion_effectsize,
     proportions_ztest,
 )
 
@@ -30,41 +27,58 @@ PAIRS = [
 CONFIDENCES = [0.95, 0.9, 0.99]
 
 
-@pytest.mark.parametrize("x, n, _x2, _n2", PAIRS)
-@pytest.mark.parametrize("confidence", CONFIDENCES)
-def test_wilson_interval_matches_statsmodels(x, n, _x2, _n2, confidence):
-    ours = engine.wilson_interval(x, n, confidence)
-    ref = proportion_confint(x, n, alpha=1 - confidence, method="wilson")
-    assert ours == pytest.approx(ref, rel=1e-10, abs=1e-12)
+def test_rate_interval_is_wilson_and_handles_zero_and_empty():
+    # Wilson at zero successes has the closed form (0, z^2 / (n + z^2))
+    z = stats.norm.isf(0.025)
+    low, high = engine.wilson_interval(0, 50)
+    assert low == pytest.approx(0.0, abs=1e-15) and high == pytest.approx(z * z / (50 + z * z))
+    assert all(math.isnan(v) for v in engine.wilson_interval(0, 0))  # an empty arm has no rate
+    narrow, wide = engine.wilson_interval(30, 100, 0.9), engine.wilson_interval(30, 100, 0.99)
+    assert wide[0] < narrow[0] < 0.3 < narrow[1] < wide[1]  # the confidence level reaches the library
+    with pytest.raises(engine.SchemaError):
+        engine.wilson_interval(3, 10, 1.5)
 
 
 @pytest.mark.parametrize("x1, n1, x2, n2", PAIRS)
-@pytest.mark.parametrize("confidence", CONFIDENCES)
-def test_lift_intervals_match_statsmodels(x1, n1, x2, n2, confidence):
-    diff = engine.lift_interval(x1, n1, x2, n2, confidence)
-    ref = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff", alpha=1 - confidence)
-    assert diff == pytest.approx(ref, rel=1e-10, abs=1e-12)
-    rel = engine.relative_lift_interval(x1, n1, x2, n2, confidence)
-    ref = confint_proportions_2indep(
-        x1, n1, x2, n2, method="log-adjusted", compare="ratio", alpha=1 - confidence
-    )
-    assert rel == pytest.approx((ref[0] - 1, ref[1] - 1), rel=1e-10, abs=1e-12)
-
-
-@pytest.mark.parametrize("x1, n1, x2, n2", PAIRS[:2] + PAIRS[3:])
-def test_ztest_matches_statsmodels(x1, n1, x2, n2):
+def test_lift_and_test_point_the_right_way(x1, n1, x2, n2):
+    """Variant first, control second: a better variant gives a positive lift, interval and z."""
+    lo, hi = engine.lift_interval(x1, n1, x2, n2)
+    rlo, rhi = engine.relative_lift_interval(x1, n1, x2, n2)
+    diff = x1 / n1 - x2 / n2
+    assert lo <= diff <= hi
+    # the relative interval brackets the ratio with 0.5 added to each count
+    assert rlo <= ((x1 + 0.5) / (n1 + 0.5)) / ((x2 + 0.5) / (n2 + 0.5)) - 1 <= rhi
+    # swapping the arms mirrors the difference interval
+    back = engine.lift_interval(x2, n2, x1, n1)
+    assert back == pytest.approx((-hi, -lo), rel=1e-9, abs=1e-12)
     z, p = engine.two_proportion_ztest(x1, n1, x2, n2)
-    ref_z, ref_p = proportions_ztest([x1, x2], [n1, n2])
-    assert (z, p) == pytest.approx((ref_z, ref_p), rel=1e-9, abs=1e-300)
+    if not math.isnan(z):
+        assert math.copysign(1, z) == math.copysign(1, diff) and 0 <= p <= 1
+        # the pooled two-sided z-test by hand
+        pooled = (x1 + x2) / (n1 + n2)
+        z_hand = diff / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        assert z == pytest.approx(z_hand, rel=1e-9)
+        assert p == pytest.approx(2 * stats.norm.sf(abs(z_hand)), rel=1e-6, abs=1e-300)
 
 
-def test_ztest_undefined_when_nobody_or_everybody_converts():
+def test_zero_conversions_and_an_empty_arm():
+    # no conversions in control: the relative interval is still finite (0.5 added to the counts)
+    rlo, rhi = engine.relative_lift_interval(3, 60, 0, 50)
+    assert math.isfinite(rlo) and math.isfinite(rhi) and rlo < rhi
+    # nobody converted anywhere: no test, but the difference interval still brackets 0
     assert all(math.isnan(v) for v in engine.two_proportion_ztest(0, 10, 0, 10))
     assert all(math.isnan(v) for v in engine.two_proportion_ztest(10, 10, 5, 5))
+    lo, hi = engine.lift_interval(0, 10, 0, 10)
+    assert lo < 0 < hi
+    # one arm empty: nothing is defined, nothing raises
+    for fn in (engine.lift_interval, engine.relative_lift_interval, engine.two_proportion_ztest):
+        assert all(math.isnan(v) for v in fn(5, 100, 0, 0))
+        assert all(math.isnan(v) for v in fn(0, 0, 5, 100))
 
 
 @pytest.mark.parametrize("seed, sizes", [(1, (40, 55)), (2, (500, 480)), (3, (200_000, 200_000))])
-def test_welch_matches_scipy(seed, sizes):
+def test_welch_from_summaries_equals_the_test_on_raw_values(seed, sizes):
+    """Our inputs (means and ddof=1 sds) give what scipy gives on the raw values."""
     rng = np.random.default_rng(seed)
     a = rng.lognormal(3, 1, sizes[0]) * (rng.random(sizes[0]) < 0.2)
     b = rng.lognormal(3.1, 1.1, sizes[1]) * (rng.random(sizes[1]) < 0.25)
@@ -79,22 +93,19 @@ def test_welch_matches_scipy(seed, sizes):
     assert engine.welch_test(1.0, 1.0, 1, 1.0, 1.0, 10) is None
 
 
-@pytest.mark.parametrize(
-    "observed, shares",
-    [
-        ([5000, 5000], None),
-        ([5000, 5300], None),
-        ([1000, 1100, 950], None),
-        ([6000, 4000], [60, 40]),
-        ([500_000, 501_500], [1, 1]),
-    ],
-)
-def test_srm_matches_scipy_chisquare(observed, shares):
-    ours = engine.srm_check(observed, shares)
-    expected = None if shares is None else np.array(shares) / sum(shares) * sum(observed)
-    ref = stats.chisquare(observed, expected)
-    assert ours.chi2 == pytest.approx(ref.statistic, rel=1e-10, abs=1e-12)
-    assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+def test_srm_compares_counts_with_the_intended_split():
+    # 6000/4000 against 60/40 is a perfect fit; against 50/50 chi2 = 2 x 1000^2 / 5000 = 400
+    fit = engine.srm_check([6000, 4000], [60, 40])
+    assert fit.chi2 == pytest.approx(0.0, abs=1e-12) and fit.expected == (6000.0, 4000.0)
+    equal = engine.srm_check([6000, 4000])
+    assert equal.chi2 == pytest.approx(400.0) and equal.mismatch
+    assert equal.p_value == pytest.approx(stats.chi2.sf(400.0, 1))
+    three = engine.srm_check([1000, 1100, 950])
+    assert three.chi2 == pytest.approx(
+        sum((o - 1016.6666666666666) ** 2 / 1016.6666666666666 for o in (1000, 1100, 950))
+    )
+    assert three.p_value == pytest.approx(stats.chi2.sf(three.chi2, 2))  # k - 1 degrees of freedom
+    assert math.isnan(engine.srm_check([0, 0]).p_value) and not engine.srm_check([0, 0]).mismatch
 
 
 def test_srm_detects_a_skewed_split_and_accepts_an_intended_one():
@@ -133,33 +144,38 @@ def test_probability_to_beat_control_is_symmetric_and_large_sample_safe():
     assert p == pytest.approx(stats.norm.cdf(z), abs=1e-4)
 
 
-@pytest.mark.parametrize("p_values", [[0.01, 0.04, 0.03], [0.2, 0.001], [0.5], [0.04, 0.04, 0.04, 0.001]])
-def test_holm_matches_statsmodels(p_values):
-    assert engine.holm_adjust(p_values) == pytest.approx(list(multipletests(p_values, method="holm")[1]))
-    with_nan = engine.holm_adjust([float("nan"), *p_values])
-    assert math.isnan(with_nan[0]) and with_nan[1:] == pytest.approx(engine.holm_adjust(p_values))
+def test_holm_by_hand_keeps_order_and_skips_missing():
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, max(0.06, 1 x 0.04) = 0.06
+    assert engine.holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    with_nan = engine.holm_adjust([float("nan"), 0.01, 0.04, 0.03])
+    assert math.isnan(with_nan[0]) and with_nan[1:] == pytest.approx([0.03, 0.06, 0.06])
+    assert engine.holm_adjust([0.6, 0.7]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert engine.holm_adjust([]) == []
 
 
 @pytest.mark.parametrize(
     "baseline, lift, alpha, power",
     [(0.10, 0.10, 0.05, 0.8), (0.02, 0.25, 0.05, 0.9), (0.5, -0.05, 0.01, 0.8), (0.001, 0.5, 0.05, 0.8)],
 )
-def test_planner_matches_statsmodels_power(baseline, lift, alpha, power):
+def test_planner_gives_the_textbook_sample_size(baseline, lift, alpha, power):
     plan = engine.plan_experiment(baseline, lift, alpha, power, daily_exposures=1000)
-    h = proportion_effectsize(baseline * (1 + lift), baseline)
-    ref = NormalIndPower().solve_power(effect_size=abs(h), alpha=alpha, power=power, ratio=1)
-    assert plan.per_variant == math.ceil(ref)
+    # n = 2 ((z_(alpha/2) + z_power) / h)^2 per group with Cohen's h; the far tail adds at most one customer
+    h = 2 * math.asin(math.sqrt(baseline * (1 + lift))) - 2 * math.asin(math.sqrt(baseline))
+    by_hand = 2 * ((stats.norm.isf(alpha / 2) + stats.norm.ppf(power)) / h) ** 2
+    assert plan.effect_size == pytest.approx(h)
+    assert math.ceil(by_hand) - 1 <= plan.per_variant <= math.ceil(by_hand)
     assert plan.total == 2 * plan.per_variant
     assert plan.days == math.ceil(plan.total / 1000)
     assert engine.power_two_proportions(h, plan.per_variant, alpha) >= power
     assert engine.power_two_proportions(h, plan.per_variant - 1, alpha) < power
+    assert engine.power_two_proportions(-h, plan.per_variant, alpha) >= power  # two-sided: sign-free
 
 
 def test_planner_splits_alpha_over_comparisons_and_validates():
     three = engine.plan_experiment(0.1, 0.1, variants=3)
     assert three.alpha_per_comparison == 0.025
-    ref = NormalIndPower().solve_power(effect_size=proportion_effectsize(0.11, 0.1), alpha=0.025, power=0.8)
-    assert three.per_variant == math.ceil(ref)
+    assert three.per_variant > engine.plan_experiment(0.1, 0.1, alpha=0.05).per_variant
+    assert three.per_variant == engine.plan_experiment(0.1, 0.1, alpha=0.025).per_variant
     assert three.total == 3 * three.per_variant and three.days is None
     for bad in [
         dict(baseline_rate=0),
@@ -180,15 +196,43 @@ def test_minimum_detectable_lift_inverts_the_planner():
     assert engine.minimum_detectable_lift(0.5, 1) is None
 
 
-def test_detect_control():
-    assert engine.detect_control(["treatment", "Control"]) == "Control"
-    assert engine.detect_control(["B", "A"]) == "A"
-    assert engine.detect_control(["new", "Baseline", "a"]) == "a"  # 'control', 'a', 'baseline' in that order
-    assert engine.detect_control(["v2", "v1", "Original"]) == "Original"
-    assert engine.detect_control(["zeta", "beta"]) == "beta"
+@pytest.mark.parametrize(
+    "variants, control",
+    [
+        (["treatment", "Control"], "Control"),
+        (["B", "A"], "A"),
+        (["Mens E-Mail", "No E-Mail", "Womens E-Mail"], "No E-Mail"),
+        (["email", "no_email"], "no_email"),
+        (["promo", "No Mail"], "No Mail"),
+        (["10% off", "Holdout"], "Holdout"),
+        (["send", "hold-out"], "hold-out"),
+        (["new", "Baseline"], "Baseline"),
+        (["coupon", "none"], "none"),
+        (["v2", "v1", "Original"], "Original"),
+        (["new", "Baseline", "a"], "Baseline"),  # list order: baseline before "a"
+        (["Control group", "Variant B"], "Control group"),  # a control word inside a longer name
+    ],
+)
+def test_control_is_found_from_names(variants, control):
+    choice = engine.find_control(variants)
+    assert choice.name == control
+    assert repr(control) in choice.evidence
+    assert engine.detect_control(variants) == control
+
+
+def test_control_is_asked_when_no_name_says_so():
+    choice = engine.find_control(["zeta", "beta"])
+    assert choice.name is None and choice.rule == "ask" and not choice.confident
+    assert "zeta" in choice.evidence and "beta" in choice.evidence
+    with pytest.raises(engine.ControlNotFound, match="--control"):
+        engine.detect_control(["zeta", "beta"])
     assert engine.detect_control(["zeta", "beta"], "zeta") == "zeta"
     with pytest.raises(engine.SchemaError, match="beta"):
         engine.detect_control(["zeta", "beta"], "gamma")
+    # a whole-name match is confident; a second control-like name is said
+    both = engine.find_control(["control", "A", "B"])
+    assert both.name == "control" and both.others == ("A",) and not both.confident
+    assert engine.find_control(["control", "B"]).confident
 
 
 # ---------------------------------------------------------------- from the store
@@ -241,7 +285,13 @@ def test_analysis_merges_repeats_drops_crossovers_and_matches_references(con):
     ref = stats.ttest_ind(rev_b, rev_c, equal_var=False)
     assert v.loc["B", "revenue_per_exposed"] == pytest.approx(rev_b.mean())
     assert v.loc["B", "revenue_p_value"] == pytest.approx(ref.pvalue, rel=1e-6)
-    assert v.loc["B", "revenue_diff_ci_low"] == pytest.approx(ref.confidence_interval().low, rel=1e-6)
+    # two outcomes (converted, revenue) are compared: each interval is 97.5% so both hold at 95%
+    assert result.comparisons == 2
+    assert v.loc["B", "revenue_diff_ci_low"] == pytest.approx(ref.confidence_interval(0.975).low, rel=1e-6)
+    raw = [proportions_ztest([140, 100], [1000, 1000])[1], ref.pvalue]
+    assert [v.loc["B", "p_value_adjusted"], v.loc["B", "revenue_p_value_adjusted"]] == pytest.approx(
+        list(multipletests(raw, method="holm")[1]), rel=1e-6
+    )
     assert result.verdict_level == "winner"
     assert result.verdict.startswith("Variant B is the winner")
 
@@ -255,7 +305,8 @@ def test_count_form_rows(con):
     assert v.loc["B", "revenue_per_exposed"] == 9000 / 4000
     assert pd.isna(v.loc["B", "revenue_p_value"])  # totals carry no spread
     assert any("Welch" in note for note in result.notes)
-    ci = confint_proportions_2indep(230, 4000, 200, 4000, method="newcomb")
+    # conversions and revenue are both compared, so the interval is 97.5%
+    ci = confint_proportions_2indep(230, 4000, 200, 4000, method="newcomb", alpha=0.025)
     assert (v.loc["B", "abs_lift_ci_low"], v.loc["B", "abs_lift_ci_high"]) == pytest.approx(ci)
 
 

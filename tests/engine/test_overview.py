@@ -14,11 +14,17 @@ def test_overview_kpis_by_hand(con):
                ('4', 'b', '2024-02-12', 'p', -1, -10, true)""")
     k = engine.kpis(con)
     assert (k.customers, k.orders, k.revenue) == (2, 3, 55.0)
-    assert k.average_order_value == 65.0 / 3
+    assert k.average_order_value == 55.0 / 3  # revenue / orders, both net (the return lowers it)
     assert k.repeat_rate == 0.5
     trend = engine.revenue_over_time(con, "month")
     assert trend["revenue"].tolist() == [15.0, 40.0]
     assert trend["orders"].tolist() == [1, 2]
+    # data from Jan 10 to Feb 12: both months are only partly covered
+    assert trend["partial"].tolist() == [True, True]
+    jan_1, feb_12 = pd.Timestamp("2024-01-01").date(), pd.Timestamp("2024-02-12").date()
+    assert engine.partial_periods(trend["period"], "month", jan_1, feb_12) == [
+        pd.Timestamp("2024-02-01").date()
+    ]
     split = engine.new_vs_returning(con, "month")
     assert split[["new_customers", "returning_customers"]].values.tolist() == [[1, 0], [1, 1]]
     cohorts = engine.cohort_retention(con)

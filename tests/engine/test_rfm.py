@@ -38,7 +38,7 @@ def shop(con):
 def expected_frame() -> pd.DataFrame:
     # as of 2024-03-11 (the last order day); 5 buyers, score = 1 + (5 * (below + at_or_below)) // 10
     # R (fewer days is better): e 56 -> 1, b 39 -> 2, a 10 -> 3, c and d 0 (tied) -> 5
-    # F: b, d, e with 1 order (tied) -> 2; a, c with 2 orders (tied) -> 5
+    # F: b, d, e with 1 order are tied at the worst value -> 1 (not their mid-rank 2); a, c with 2 -> 5
     # M: b 0 -> 1, e 5 -> 2, a 25 -> 3, d 40 -> 4, c 90 -> 5
     return pd.DataFrame(
         {
@@ -48,9 +48,9 @@ def expected_frame() -> pd.DataFrame:
             "frequency": [2, 1, 2, 1, 1, 0],
             "monetary": [25.0, 0.0, 90.0, 40.0, 5.0, 0.0],
             "r_score": pd.array([3, 2, 5, 5, 1, None], dtype="Int64"),
-            "f_score": pd.array([5, 2, 5, 2, 2, None], dtype="Int64"),
+            "f_score": pd.array([5, 1, 5, 1, 1, None], dtype="Int64"),
             "m_score": pd.array([3, 1, 5, 4, 2, None], dtype="Int64"),
-            "fm_score": pd.array([4, 2, 5, 3, 2, None], dtype="Int64"),
+            "fm_score": pd.array([4, 1, 5, 3, 2, None], dtype="Int64"),
             "tenure_days": pd.array([70, 39, 1, 0, 56, None], dtype="Int64"),
             "aov": [12.5, 20.0, 45.0, 40.0, 5.0, None],
         }

@@ -305,3 +305,39 @@ def test_clusters_with_close_medians_get_the_same_word():
     assert _settle_close_levels(profile, "recency_days") == ["high", "mid", "mid", "low"]
     # counts must also be less than one order apart: 1 and 2 orders stay different
     assert _settle_close_levels(profile, "frequency") == ["mid", "high", "low", "high"]
+
+
+def test_a_two_cluster_pick_offers_the_best_finer_k_and_says_why():
+    # one-time buyers vs repeat buyers dominate; within the repeaters two spend levels hide
+    rng = np.random.default_rng(3)
+    n = 240
+    once = pd.DataFrame(
+        {
+            "recency_days": rng.integers(200, 400, n),
+            "frequency": np.ones(n),
+            "monetary": rng.normal(30, 6, n).round(2),
+        }
+    )
+    repeat = pd.DataFrame(
+        {
+            "recency_days": rng.integers(0, 60, n),
+            "frequency": rng.integers(6, 12, n).astype(float),
+            "monetary": np.where(
+                np.arange(n) % 2 == 0, rng.normal(400, 40, n), rng.normal(1500, 150, n)
+            ).round(2),
+        }
+    )
+    data = pd.concat([once, repeat], ignore_index=True)
+    model = engine.CustomerClusterer(random_state=0, n_bootstrap=0).fit(data)
+    curve = model.silhouette_curve_.set_index("k")["silhouette"]
+    assert model.k_ == 2 == curve.idxmax()
+    finer = curve.loc[3:8]
+    assert model.alternative_k_ == finer.idxmax()
+    assert model.alternative_silhouette_ == pytest.approx(finer.max())
+    assert f"k = {model.alternative_k_}" in model.k_reason_
+    assert "separates customers most cleanly" in model.k_reason_
+    # the given-k case explains nothing and offers nothing
+    fixed = engine.CustomerClusterer(k=3, random_state=0, n_bootstrap=0).fit(data)
+    assert fixed.alternative_k_ is None and fixed.k_reason_ == ""
+    three = engine.CustomerClusterer(random_state=1).fit(blobs())
+    assert three.alternative_k_ is None and "k = 3 has the best silhouette" in three.k_reason_

@@ -101,19 +101,6 @@ OUTCOME_WORDS: tuple[str, ...] = (
     "target",
     "label",
 )
-# Variant names read as "no treatment" (compared without case, spaces or punctuation), in this order.
-CONTROL_WORDS: tuple[str, ...] = (
-    "control",
-    "noemail",
-    "nomail",
-    "noemailsent",
-    "holdout",
-    "none",
-    "baseline",
-    "original",
-    "notreatment",
-    "a",
-)
 
 ProgressFn = Callable[[float, str], None]
 
@@ -246,16 +233,12 @@ def _norm(text: str) -> str:
 
 
 def guess_uplift_control(variants: Sequence[str]) -> tuple[str | None, str]:
-    """The variant that reads as "no treatment", with the reason; ``(None, reason)`` when none does."""
-    normalised = {_norm(v): v for v in variants}
-    for word in CONTROL_WORDS:
-        if word in normalised:
-            return normalised[word], f"its name {normalised[word]!r} reads as the group that got nothing"
-    for word in CONTROL_WORDS[:-1]:
-        for key, original in normalised.items():
-            if word in key:
-                return original, f"its name {original!r} contains {word!r}"
-    return None, "no variant is named like a control (control, no e-mail, holdout, baseline); choose one"
+    """The control found from the variant names, with its evidence (``engine.experiments.find_control``, the
+    one list of control names); ``(None, question)`` when no name says so."""
+    from engine.experiments import find_control
+
+    choice = find_control(variants)
+    return choice.name, choice.evidence
 
 
 def uplift_variants(con: Connection, experiment_id: str) -> pd.DataFrame:
@@ -309,6 +292,9 @@ def uplift_columns(con: Connection, experiment_id: str) -> pd.DataFrame:
     'date'), filled (share of rows with a value), levels (distinct values), outcome (usable as an outcome:
     0/1 or numeric and from the test), reads_as_outcome (named like a result)``, in source order.
     """
+    from engine.experiments import experiment_outcomes
+
+    outcomes = {o.name: o for o in experiment_outcomes(con, experiment_id)}
     sources = _candidate_sources(con)
     aggregates = []
     for i, (_, table, col) in enumerate(sources):
@@ -334,7 +320,9 @@ def uplift_columns(con: Connection, experiment_id: str) -> pd.DataFrame:
         numeric = int(values[f"num{i}"] or 0)
         booleans = int(values[f"bool{i}"] or 0)
         dates = int(values[f"date{i}"] or 0)
-        if booleans == filled or values[f"zero_one{i}"] == filled:
+        if table == "experiments" and name in outcomes:
+            kind = outcomes[name].kind  # the Experiments page's reading of the column
+        elif booleans == filled or values[f"zero_one{i}"] == filled:
             kind = "binary"
         elif numeric == filled:
             kind = "numeric"
@@ -350,7 +338,7 @@ def uplift_columns(con: Connection, experiment_id: str) -> pd.DataFrame:
                 "kind": kind,
                 "filled": filled / total if total else 0.0,
                 "levels": int(values[f"levels{i}"] or 0),
-                "outcome": table == "experiments" and kind in ("binary", "numeric"),
+                "outcome": table == "experiments" and name in outcomes,
                 "reads_as_outcome": _reads_as_outcome(name),
             }
         )
@@ -366,11 +354,11 @@ def _reads_as_outcome(name: str) -> bool:
 
 
 def uplift_outcomes(con: Connection, experiment_id: str, columns: pd.DataFrame | None = None) -> list[str]:
-    """The test's columns that can be an outcome (0/1 or numeric): those named like a result (converted,
-    visit, spend) first, so the first is the sensible default."""
-    columns = uplift_columns(con, experiment_id) if columns is None else columns
-    usable = columns[columns["outcome"]]
-    return usable.sort_values("reads_as_outcome", ascending=False, kind="stable")["column"].tolist()
+    """The test's columns that can be an outcome (0/1 or numeric), the default first: the Experiments page's
+    list (``engine.experiments.experiment_outcomes``). ``columns`` is accepted for symmetry and unused."""
+    from engine.experiments import experiment_outcomes
+
+    return [outcome.name for outcome in experiment_outcomes(con, experiment_id)]
 
 
 # ---------------------------------------------------------------------------------------------- units
@@ -396,12 +384,12 @@ WITH numbered AS (
     FROM experiments
 ),
 test AS (
-    SELECT * FROM numbered
-    WHERE experiment_id = $experiment AND variant IN ($treatment, $control)
+    SELECT * FROM numbered WHERE experiment_id = $experiment
 ),
 merged AS (
-    -- one unit per customer and arm (first row's attributes, outcome over all rows); rows without a
-    -- customer are units of their own
+    -- the Experiments page's units: one per customer (first row's attributes, outcome over all rows;
+    -- customers seen in more than one variant of the test are left out); a row without a customer that
+    -- stands for one exposure is a unit of its own
     SELECT customer_id, min(_u_row) AS _u_row, any_value(variant) AS variant,
            count(DISTINCT variant) AS _u_arms, count(*) AS _u_rows,
            {outcome_merge} AS _u_outcome{test_merged}
@@ -410,28 +398,29 @@ merged AS (
     UNION ALL
     SELECT NULL AS customer_id, _u_row, variant, 1 AS _u_arms, 1 AS _u_rows,
            {outcome_row} AS _u_outcome{test_rows}
-    FROM test WHERE customer_id IS NULL
+    FROM test WHERE customer_id IS NULL AND coalesce(exposures, 1) = 1 AND variant IN ($treatment, $control)
 )
 SELECT m.customer_id, CASE WHEN m.customer_id IS NULL THEN m._u_row END AS "row",
        m.variant = $treatment AS _u_treated, coalesce(m._u_outcome, 0.0) AS _u_outcome,
        m._u_outcome IS NULL AS _u_outcome_missing{attributes}
 FROM merged AS m
 LEFT JOIN customers AS c ON c.customer_id = m.customer_id AND m.customer_id IS NOT NULL
-WHERE m._u_arms = 1
+WHERE m._u_arms = 1 AND m.variant IN ($treatment, $control)
 ORDER BY m.customer_id NULLS LAST, m._u_row
 """
 
 _UNIT_COUNTS_SQL = """
-SELECT count(*) FILTER (WHERE arms > 1) AS crossover,
-       count(*) FILTER (WHERE customer_id IS NOT NULL) AS customers,
-       sum(rows) FILTER (WHERE customer_id IS NULL) AS rows_without_customer,
-       sum(rows) FILTER (WHERE rows > 1 AND customer_id IS NOT NULL) AS merged_rows,
-       sum(count_rows) AS count_form_rows
+SELECT count(*) FILTER (WHERE arms > 1 AND in_arms) AS crossover,
+       count(*) FILTER (WHERE customer_id IS NOT NULL AND arms = 1 AND in_arms) AS customers,
+       sum(rows) FILTER (WHERE customer_id IS NULL AND in_arms) AS rows_without_customer,
+       sum(rows) FILTER (WHERE rows > 1 AND customer_id IS NOT NULL AND arms = 1 AND in_arms) AS merged_rows,
+       sum(count_rows) FILTER (WHERE in_arms) AS count_form_rows
 FROM (
     SELECT customer_id, count(DISTINCT variant) AS arms, count(*) AS rows,
-           count(*) FILTER (WHERE coalesce(exposures, 1) > 1) AS count_rows
+           bool_or(variant IN ($treatment, $control)) AS in_arms,
+           count(*) FILTER (WHERE customer_id IS NULL AND coalesce(exposures, 1) <> 1) AS count_rows
     FROM experiments
-    WHERE experiment_id = $experiment AND variant IN ($treatment, $control)
+    WHERE experiment_id = $experiment
     GROUP BY customer_id, CASE WHEN customer_id IS NULL THEN rowid END
 )
 """
@@ -499,9 +488,11 @@ def uplift_units(
             "customer or exposure). Uplift needs one row per customer or exposure with its attributes: load "
             "the test's row-level export."
         )
-    outcome_kind = str(by_name.at[outcome, "kind"])
-    outcome_value = _value_sql("test", str(by_name.at[outcome, "stored"]), outcome_kind, "NULL")
-    merge = "max" if outcome_kind == "binary" else "sum"
+    from engine.experiments import experiment_outcomes
+
+    # the outcome's value per row and per customer as the Experiments page reads it
+    chosen = {o.name: o for o in experiment_outcomes(con, experiment_id)}[outcome]
+    outcome_kind = chosen.kind
     test_start = "(SELECT CAST(min(exposure_date) AS DATE) FROM test)"
     test_merged, test_rows, selected = [], [], []
     kinds: dict[str, str] = {}
@@ -517,8 +508,8 @@ def uplift_units(
             selected.append(f", {_value_sql('c', stored, kind, test_start)} AS {quote_ident(name)}")
     sql = _UNITS_SQL.format(
         load_id=quote_ident(LOAD_ID_COLUMN),
-        outcome_merge=f"{merge}({outcome_value})",
-        outcome_row=outcome_value,
+        outcome_merge=chosen.customer_value(),
+        outcome_row=chosen.unit_value(),
         test_merged="".join(test_merged),
         test_rows="".join(test_rows),
         attributes="".join(selected),
@@ -527,7 +518,10 @@ def uplift_units(
     notes = []
     unit = "customer" if customers and not rows_without else "row" if not customers else "customer or row"
     if crossover:
-        notes.append(f"{crossover:,} customers were in both {treatment!r} and {control!r} and are left out.")
+        notes.append(
+            f"{crossover:,} customers were in more than one variant of the test and are left out (as on the "
+            "Experiments page)."
+        )
     if merged_rows:
         notes.append(
             f"{merged_rows:,} rows belong to customers with more than one row in their arm: each customer "
@@ -1763,7 +1757,6 @@ __all__ = [
     "MIN_OUTCOMES_PER_ARM",
     "BALANCE_LIMIT",
     "OUTCOME_WORDS",
-    "CONTROL_WORDS",
     "UPLIFT_CODE_VERSION",
     "BalanceCheck",
     "UpliftChecks",

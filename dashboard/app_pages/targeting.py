@@ -116,7 +116,7 @@ control = top[2].selectbox(
     controls,
     index=controls.index(control_default) if control_default in controls else 0,
     key=f"uplift_control_{experiment_id}_{treatment}",
-    help=f"Suggested: {reason}." if guessed else reason.capitalize() + ".",
+    help=reason,
 )
 columns = load_columns(version, experiment_id)
 outcomes = engine.uplift_outcomes(state.cursor(), experiment_id, columns)

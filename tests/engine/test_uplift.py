@@ -203,7 +203,7 @@ def test_a_numeric_outcome_and_customers_joined_on_their_id(tmp_path):
     assert first["_u_outcome"] == pytest.approx(frame["spend"].iloc[0] + 10.0)
     assert first["region"] == frame["region"].iloc[0]
     assert first["history"] == pytest.approx(frame["history"].iloc[0])
-    assert any("both" in note for note in units.notes)
+    assert any("more than one variant" in note for note in units.notes)
     result = uplift.analyse_uplift(
         con, "mail", "Mens E-Mail", None, "spend", ["region", "history", "recency"]
     )

@@ -48,13 +48,12 @@ def test_targeting_page_in_a_browser(app_server, browser, tmp_path):
         page.locator('[data-testid="stSlider"]').filter(has_text="Share of the list").get_by_role("slider")
     )
     slider.focus()
-    for _ in range(20):
-        page.keyboard.press("ArrowRight")
-    wait_for_app(page)
+    page.keyboard.press("End")  # one jump to 100%: one rerun, not one per step
+    wait_for_app(page, timeout=180_000)
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-testid=\"stMetric\"]')].some(m => m.textContent.includes('Sent to')"
-        " && m.textContent.includes('2,300'))",
-        timeout=60_000,
+        " && m.textContent.includes('4,600'))",
+        timeout=180_000,
     )
     assert_no_exception(page)
     page.close()

@@ -47,11 +47,11 @@ Failures are counted by type: ``timeout`` (a step exceeded ``--step-timeout`` or
 ``--session-timeout``), ``exception`` (a ``stException`` box), ``http`` (a response >= 400 from the server),
 ``connection`` (the page lost its server connection), ``check`` (a wrong or empty result) and ``other``.
 
-Run from the repository root::
+Run from the repository root, as a module (it starts its server with the tests' ``tests/support/server.py``)::
 
-    python bench/load_test.py                       # N = 1, 5, 10
-    python bench/load_test.py --sessions 2 --upload-share 0.5
-    python bench/load_test.py --think 3 --nice-browsers 10   # people read each page; browsers yield the CPU
+    python -m bench.load_test                       # N = 1, 5, 10
+    python -m bench.load_test --sessions 2 --upload-share 0.5
+    python -m bench.load_test --think 3 --nice-browsers 10   # people read each page; browsers yield the CPU
 
 Goal: 0 failed sessions at N = 10 and rerun p95 < 2 s on the sample data. Everything is bounded: a fixed
 number of steps per person, a time limit per step, per person and per level, and traffic only to 127.0.0.1.
@@ -68,13 +68,10 @@ import os
 import random
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,20 +80,10 @@ from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-CHROMIUM = os.environ.get("SEGMINT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # resolve no host name at all: the pages may reach only the server on 127.0.0.1
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
+from tests.support.server import CHROMIUM, CHROMIUM_ARGS, HOST, Server, free_port, start_server
+
+# resolve no host name at all: the pages may reach only the server on 127.0.0.1
+BROWSER_ARGS = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 PAGES = ["Overview", "Segments", "Personas", "Recommendations", "Campaigns", "Experiments", "Data"]
 UPLOAD_ROWS = 25
 SAMPLE_EVERY = 0.5
@@ -203,51 +190,6 @@ class Person:
 
 
 # --------------------------------------------------------------------------- server and sampler
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def start_server(db: Path, port: int, log_path: Path) -> tuple[subprocess.Popen, object]:
-    """Start Segmint on 127.0.0.1:port over ``db``; returns the process once /_stcore/health answers."""
-    env = dict(os.environ, SEGMINT_DB=str(db), SEGMINT_RUN_LOG="1")  # the server logs each run's duration
-    log = open(log_path, "w")  # noqa: SIM115 - closed by stop_server
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", str(REPO / "dashboard" / "app.py"),
-            "--server.address", HOST, "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false",
-            # the load test must not react to edits of the work tree while it runs
-            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-        ],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            urllib.request.urlopen(f"http://{HOST}:{port}/_stcore/health", timeout=1)
-            return proc, log
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    proc.wait()
-    log.close()
-    raise RuntimeError("the server did not start:\n" + log_path.read_text()[-3000:])
-
-
-def stop_server(proc: subprocess.Popen, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
 
 
 class Sampler(threading.Thread):
@@ -685,7 +627,7 @@ async def drive(
     base: str, args, level: int, uploaders: set[int], work: Path, sampler: Sampler, log_path: Path
 ) -> dict:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         try:
             mark = sampler.mark()
             warm, orders_before = await asyncio.wait_for(warm_up(browser, base, args.step_timeout * 3), 600)
@@ -722,8 +664,9 @@ def run_level(level: int, args) -> dict:
     base = f"http://{HOST}:{port}"
     count = round(level * args.upload_share)
     uploaders = set(random.Random(level).sample(range(level), count))
-    proc, log = start_server(db, port, log_path)
-    sampler = Sampler(proc.pid)
+    # the server logs each run's duration (SEGMINT_RUN_LOG)
+    server: Server = start_server(db, log_path=log_path, port=port, env={"SEGMINT_RUN_LOG": "1"})
+    sampler = Sampler(server.process.pid)
     sampler.nice = args.nice_browsers
     sampler.start()
     try:
@@ -732,7 +675,7 @@ def run_level(level: int, args) -> dict:
         sampler.stopped.set()
         sampler.join()
         hwm = sampler.hwm
-        stop_server(proc, log)
+        server.stop()
     orders_after, loads_recorded = store_counts(db)
     result.update(
         level=level, orders_after=orders_after, loads_recorded=loads_recorded, hwm=hwm,

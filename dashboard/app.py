@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import engine
-from dashboard import auth, components, state
+from dashboard import auth, components, date_filter, state
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 started = time.perf_counter()
@@ -59,16 +59,7 @@ with st.sidebar:
         f"{counts['customers']:,} customers · {counts['orders']:,} order lines · "
         f"{counts['products']:,} products · data version {version}"
     )
-    bounds = state.date_bounds(version)
-    if bounds:
-        st.date_input(
-            "Date range",
-            value=bounds,
-            min_value=bounds[0],
-            max_value=bounds[1],
-            key="global_date_range",
-            help="Filters orders on the Overview and campaign rows on the Campaigns page.",
-        )
+    date_filter.sidebar_range(state.date_bounds(version))
     auth.account_box(account)
 
 components.sample_banner()

@@ -227,7 +227,8 @@ def sample_banner() -> None:
     if engine.is_sample_data(state.cursor()):
         st.info(
             "You are looking at **sample data** (a made-up shop). Upload your own exports on the "
-            "**Data** page; the sample is replaced table by table as you load yours.",
+            "**Data** page: the first file you load sets the whole sample aside, so no page mixes it with "
+            "yours (undo brings it back).",
             icon=":material/science:",
         )
 

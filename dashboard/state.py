@@ -13,6 +13,7 @@ import engine
 def _store(path: str) -> engine.Connection:
     """One connection per process and store file; the bundled sample data is loaded into an empty store."""
     con = engine.connect(path)
+    engine.sweep_staging(con.cursor())  # what closed tabs and killed processes left in staging
     if engine.data_version(con) == 0 and sum(engine.table_counts(con).values()) == 0:
         engine.load_sample(con.cursor())
     return con
@@ -38,8 +39,8 @@ def date_range() -> tuple[dt.date, dt.date] | None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def order_date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
-    row = cursor().execute("SELECT min(order_date)::DATE, max(order_date)::DATE FROM orders").fetchone()
-    return (row[0], row[1]) if row and row[0] else None
+    """First and last order date (``engine.data_bounds``)."""
+    return engine.data_bounds(cursor())
 
 
 def default_as_of(version: int) -> dt.date:
@@ -57,16 +58,23 @@ def default_as_of(version: int) -> dt.date:
 @st.cache_data(show_spinner=False, max_entries=32)
 def date_bounds(version: int) -> tuple[dt.date, dt.date] | None:
     """First and last date over orders and campaign rows: the range of the sidebar's date filter."""
-    row = (
-        cursor()
-        .execute(
-            "SELECT min(d), max(d) FROM (SELECT order_date::DATE AS d FROM orders UNION ALL SELECT date FROM campaigns)"
-        )
-        .fetchone()
-    )
-    return (row[0], row[1]) if row and row[0] else None
+    return engine.date_span(cursor())
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def table_counts(version: int) -> dict[str, int]:
     return engine.table_counts(cursor())
+
+
+CLUSTER_SETTINGS = "segments_cluster_settings"
+
+
+def cluster_params() -> engine.ClusterParams:
+    """The clustering chosen on the Segments page (automatic k and no attributes until then); the Personas
+    page builds its cluster cards with the same settings."""
+    value = st.session_state.get(CLUSTER_SETTINGS)
+    return value if isinstance(value, engine.ClusterParams) else engine.ClusterParams()
+
+
+def set_cluster_params(params: engine.ClusterParams) -> None:
+    st.session_state[CLUSTER_SETTINGS] = params

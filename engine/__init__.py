@@ -59,7 +59,8 @@ def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str
 
 _LAZY_NAMES = {name: module for module in _LAZY for name in _declared_names(module)}
 
-__all__ = [name for module in _EAGER for name in module.__all__] + list(_LAZY_NAMES)
+# each name once, though a package may re-export a name of a lower module (engine.sample.SAMPLE_DIR)
+__all__ = list(dict.fromkeys([name for module in _EAGER for name in module.__all__] + list(_LAZY_NAMES)))
 
 
 def __getattr__(name: str):

@@ -19,7 +19,9 @@ from typing import Any
 
 import pandas as pd
 
+from engine import rfm
 from engine.errors import InsufficientDataError, SchemaError
+from engine.schema import CAMPAIGNS, is_dimension
 from engine.store import Connection, extra_columns, quote_ident, table_columns
 
 NO_CHANNEL = "(no channel)"
@@ -183,8 +185,10 @@ def _nullable(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def campaign_dimensions(con: Connection) -> list[str]:
-    """Dimension columns kept with the campaign rows (age band, gender, ad set ...), in stored order."""
-    return extra_columns(con, "campaigns")
+    """Dimension columns kept with the campaign rows (age band, gender, interest ...), in stored order.
+    Identifiers (``ad_id``) and measures under another name (``total_conversion``) are kept in the table
+    but are not dimensions to break down by."""
+    return [c for c in extra_columns(con, "campaigns") if is_dimension(CAMPAIGNS, c)]
 
 
 @dataclass
@@ -485,8 +489,9 @@ class DimensionProfile:
 
 
 def dimension_profiles(con: Connection) -> list[DimensionProfile]:
-    """Every campaign dimension with its distinct values (one query), in stored order."""
-    dims = campaign_dimensions(con)
+    """Every extra column of the campaigns (the dimensions, and the identifiers and measures kept beside
+    them) with its distinct values (one query), in stored order."""
+    dims = extra_columns(con, "campaigns")
     if not dims:
         return []
     parts = ", ".join(f"count(DISTINCT {quote_ident(d)})" for d in dims)
@@ -506,6 +511,7 @@ def default_breakdown(con: Connection, max_values: int = 30) -> str | None:
     """The dimension a breakdown opens on: the first that is no identifier and has 2 to ``max_values``
     values (age, gender, device ...); else the first dimension with more than one value; None without any."""
     profiles = dimension_profiles(con)
+    profiles = [p for p in profiles if is_dimension(CAMPAIGNS, p.name)]
     for p in profiles:
         if not p.looks_like_id and 2 <= p.distinct <= max_values:
             return p.name
@@ -667,15 +673,7 @@ RESPONSE_SOURCES = ("orders", "experiments")
 def _segment_source(con: Connection, segment_table: str | None, segment_column: str) -> tuple[str, str]:
     """(quoted table, quoted segment column) of the customer segments to join."""
     if segment_table is None:
-        from engine import rfm
-
-        finder = getattr(rfm, "segment_table_name", None)
-        if finder is None:
-            raise InsufficientDataError(
-                "Customer segments are not available in this version, so responses cannot be split by "
-                "segment. Campaign and experiment results above are unaffected."
-            )
-        segment_table = finder(con)
+        segment_table = rfm.segment_table_name(con)
     cols = {c for c, _ in table_columns(con, segment_table)}
     missing = {"customer_id", segment_column} - cols
     if missing:
@@ -719,7 +717,7 @@ def segment_response(
     Raises
     ------
     InsufficientDataError
-        When no customer-level rows can be joined, or segments are unavailable.
+        When no customer-level rows can be joined.
     """
     if source not in RESPONSE_SOURCES:
         raise SchemaError(

@@ -16,7 +16,7 @@ APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --server.port 8600)
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
-             [--mode replace|append] [--yes]
+             [--mode replace|append] [--accept-suggestions] [--yes]
 segmint sample                         reset the store to the bundled sample data
 segmint report overview|segments|personas|campaigns|experiments|recommendations [--from DATE --to DATE]
                [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
@@ -59,9 +59,15 @@ def _load(argv: list[str]) -> int:
     parser.add_argument("--mapping", help='a JSON file: {"field": "column", ...} or a saved mapping')
     parser.add_argument("--mode", choices=("replace", "append"), default="replace")
     parser.add_argument(
+        "--accept-suggestions",
+        action="store_true",
+        help="also take the weak suggestions (content-only guesses), which are otherwise only listed",
+    )
+    parser.add_argument(
         "--yes",
         action="store_true",
-        help="load even when rows are rejected (they are skipped) or the mapping is unsure",
+        help="load the valid rows even when some are rejected, confirm the mapping's questions and, on the "
+        "first load of your own data, the removal of the sample data; weak suggestions stay unmapped",
     )
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(argv)
@@ -76,29 +82,54 @@ def _load(argv: list[str]) -> int:
         else:
             overrides.update({k: str(v) for k, v in data.items()})
     overrides.update(_parse_maps(args.maps))
+    ingest.sweep_staging(con)
     staged = ingest.read_upload(con, args.file, limits=ingest.COMMAND_LINE_LIMITS)
     try:
         chosen = mapping or ingest.suggest_mapping(con, staged, args.table)
+        if args.accept_suggestions:
+            chosen = ingest.accept_suggestions(chosen)
         chosen = ingest.apply_overrides(con, chosen, overrides, staged)
         print("Mapping:")
         for fname, col in chosen.columns.items():
-            print(f"  {fname:<14} <- {col!r} ({chosen.confidence.get(fname, 'user')})")
+            how = chosen.confidence.get(fname, "user")
+            suggestion = chosen.suggestions.get(fname)
+            why = (
+                f" [{ingest.describe_suggestion(suggestion)}]"
+                if suggestion and suggestion["column"] == col and how not in ("user", "saved")
+                else ""
+            )
+            print(f"  {fname:<14} <- {col!r} ({how}){why}")
         for fname, value in chosen.constants.items():
             print(f"  {fname:<14} <- constant {value!r}")
         if chosen.amount_rule != "column":
             print(f"  amount         <- {chosen.amount_rule.replace('_', ' ')}")
         for fname, fmt in chosen.date_formats.items():
-            print(f"  {fname} dates: {ingest.DATE_FORMATS.get(fmt, fmt)}")
+            if fname in chosen.columns:
+                print(f"  {fname} dates: {ingest.DATE_FORMATS.get(fmt, fmt)}")
+        if chosen.hints:
+            print(
+                "Weak suggestions, not applied (take them with --accept-suggestions, or --map field=column):"
+            )
+            for fname, hint in chosen.hints.items():
+                print(f"  {fname:<14} <- {hint['column']!r}? [{ingest.describe_suggestion(hint)}]")
         report = ingest.validate(con, staged, chosen)
         print(report.to_text())
         if report.blocking:
             print("Not loaded: fix what is BLOCKED above (see --map).")
             ingest.discard(con, staged)
             return 2
-        if not args.yes and (report.rows_rejected or chosen.questions):
+        sample = ingest.sample_to_clear(con)
+        if sample:
+            print(ingest.sample_removed_line(sample, done=False))
+        if not args.yes and (report.rows_rejected or chosen.questions or sample):
+            reasons = [
+                "rows would be rejected" if report.rows_rejected else "",
+                "the mapping needs confirming" if chosen.questions else "",
+                "the sample data would be removed" if sample else "",
+            ]
             print(
-                "Not loaded: rows would be rejected or the mapping needs confirming. "
-                "Answer with --map (e.g. --map order_date__date_format=dmy) or pass --yes."
+                f"Not loaded: {', '.join(r for r in reasons if r)}. "
+                "Answer with --map (e.g. --map order_date__date_format=dmy) or pass --yes to go ahead."
             )
             ingest.discard(con, staged)
             return 1
@@ -106,9 +137,13 @@ def _load(argv: list[str]) -> int:
     except BaseException:
         ingest.discard(con, staged)
         raise
+    if result.sample_note:
+        print(result.sample_note)
+    money = ", ".join(f"{k} {v:,.2f}" for k, v in result.rejected_money.items())
     print(
         f"Loaded {result.rows_loaded:,} rows into {result.table} ({result.mode}); "
-        f"{result.rows_rejected:,} rejected, {result.rows_skipped_existing:,} already present; "
+        f"{result.rows_rejected:,} rejected{f' (holding {money})' if money and result.rows_rejected else ''}, "
+        f"{result.rows_skipped_existing:,} already present; "
         f"table now {result.rows_after:,} rows; data version {result.data_version}."
     )
     return 0

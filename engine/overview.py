@@ -69,6 +69,22 @@ def data_bounds(con: Connection) -> tuple[dt.date, dt.date] | None:
     return (lo, hi) if lo else None
 
 
+_DATE_SPAN_SQL = """
+SELECT min(d), max(d) FROM (
+    SELECT order_date::DATE AS d FROM orders
+    UNION ALL
+    SELECT date FROM campaigns
+)
+"""
+
+
+def date_span(con: Connection) -> tuple[dt.date, dt.date] | None:
+    """First and last date over order lines and campaign rows (the range a date filter can cover), or
+    None when both tables are empty."""
+    lo, hi = con.execute(_DATE_SPAN_SQL).fetchone()
+    return (lo, hi) if lo else None
+
+
 _PERIOD_SQL = f"""
 WITH lines AS (
     SELECT customer_id, {ORDER_KEY} AS order_key, amount, is_return
@@ -336,6 +352,7 @@ __all__ = [
     "GuestOrders",
     "guest_orders",
     "data_bounds",
+    "date_span",
     "kpis",
     "revenue_over_time",
     "new_vs_returning",

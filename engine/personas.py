@@ -15,6 +15,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -122,6 +123,9 @@ DESCRIPTION_PHRASES = pd.DataFrame(
 TRAIT_COLUMNS = [
     "kind",
     "trait",
+    "column",
+    "value",
+    "is_range",
     "group_customers",
     "group_share",
     "overall_share",
@@ -137,6 +141,9 @@ def _no_traits() -> pd.DataFrame:
         {
             "kind": pd.Series(dtype=object),
             "trait": pd.Series(dtype=object),
+            "column": pd.Series(dtype=object),
+            "value": pd.Series(dtype=object),
+            "is_range": pd.Series(dtype=bool),
             "group_customers": pd.Series(dtype="int64"),
             "group_share": pd.Series(dtype=float),
             "overall_share": pd.Series(dtype=float),
@@ -148,9 +155,25 @@ def _no_traits() -> pd.DataFrame:
     )
 
 
+class Standout(NamedTuple):
+    """A trait a card's description names, as values a page can word: ``kind`` "attribute" (``column`` is
+    the customers column, ``value`` its value, or a range such as "18-29" when ``is_range``), "category" or
+    "product" (``value`` is the category or product); ``lift`` is group share / overall share."""
+
+    kind: str
+    column: str
+    value: str
+    is_range: bool
+    lift: float
+
+
 @dataclass(frozen=True)
 class PersonaCard:
-    """Facts and evidence about one group of customers (an RFM segment or a cluster)."""
+    """Facts and evidence about one group of customers (an RFM segment or a cluster).
+
+    ``traits`` holds every trait tested (``TRAIT_COLUMNS``: ``trait`` is its text, ``column``, ``value`` and
+    ``is_range`` the same as values). ``description`` is ``summary`` followed by the ``standouts`` in text.
+    """
 
     group: str
     by: str
@@ -165,6 +188,8 @@ class PersonaCard:
     levels: dict[str, str]
     traits: pd.DataFrame = field(repr=False)
     description: str = ""
+    summary: str = ""
+    standouts: tuple[Standout, ...] = ()
     action: str = ""
     action_detail: str = ""
     evidence_note: str | None = None
@@ -223,7 +248,8 @@ def enrichment(
     Parameters
     ----------
     counts : DataFrame ``kind, trait, group_customers, population_customers`` (customers having the
-        trait in the group and in the whole population).
+        trait in the group and in the whole population), optionally with the trait as values: ``column``,
+        ``value``, ``is_range`` (see ``Standout``).
     group_size, population_size : customers in the group and in the population.
 
     Returns
@@ -256,6 +282,11 @@ def enrichment(
     out["significant"] = (
         (out["q_value"] < alpha) & (out["lift"] >= min_lift) & (out["group_customers"] >= min_trait_customers)
     )
+    # the trait as values (a page words them); counts without them get the kind and the trait's text
+    out["column"] = counts["column"].to_numpy() if "column" in counts else out["kind"]
+    out["value"] = counts["value"].astype(str).to_numpy() if "value" in counts else out["trait"]
+    out["is_range"] = counts["is_range"].to_numpy(dtype=bool) if "is_range" in counts else False
+    out = out[TRAIT_COLUMNS]
     return out.sort_values(["q_value", "lift", "trait"], ascending=[True, False, True]).reset_index(drop=True)
 
 
@@ -278,14 +309,17 @@ def _action_for(
 
 def _describe(
     customers: int, share: float, levels: dict[str, str], traits: pd.DataFrame, phrases: pd.DataFrame
-) -> str:
+) -> tuple[str, tuple[Standout, ...], str]:
+    """(summary, standouts, description): the facts sentence, the traits that stand out most, and both
+    as one text."""
     lookup = {(r.feature, r.level): r.phrase for r in phrases.itertuples()}
     said = [lookup[(f, levels[f])] for f in segments.RFM_FEATURES if (f, levels.get(f)) in lookup]
     noun = "customer" if customers == 1 else "customers"
-    text = f"{customers:,} {noun} ({share:.0%} of all)"
+    summary = f"{customers:,} {noun} ({share:.0%} of all)"
     if said:
-        text += " who " + (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
-    text += "."
+        summary += " who " + (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
+    summary += "."
+    text = summary
     significant = headline_rank(traits[traits["significant"]])
     # who they are (attributes) and what they buy (categories) say more than single products
     picks = pd.concat(
@@ -298,7 +332,11 @@ def _describe(
         picks = pd.concat([picks, significant[significant["kind"] == "product"].head(2 - len(picks))])
     if len(picks):
         text += " Stand out for " + ", ".join(f"{t.trait} ({t.lift:.1f}x)" for t in picks.itertuples()) + "."
-    return text
+    standouts = tuple(
+        Standout(str(t.kind), str(t.column), str(t.value), bool(t.is_range), float(t.lift))
+        for t in picks.itertuples()
+    )
+    return summary, standouts, text
 
 
 # --------------------------------------------------------------------------- cards
@@ -348,7 +386,11 @@ ORDER BY s.grp, b.trait
 
 
 def _group_source(
-    con: Connection, by: str, as_of: dt.date, rules: pd.DataFrame | None, cluster_params: dict | None
+    con: Connection,
+    by: str,
+    as_of: dt.date,
+    rules: pd.DataFrame | None,
+    cluster_params: segments.ClusterParams | None,
 ) -> tuple[str, float | None]:
     """SQL of (customer_id, grp, recency_days, frequency, monetary, aov) and the cluster stability."""
     rfm_name = store.quote_ident(rfm.rfm_table(con, as_of, rules))
@@ -358,10 +400,9 @@ def _group_source(
             None,
         )
     if by == "cluster":
-        params = dict(cluster_params or {})
-        params["as_of"] = as_of
-        model = segments.fit_clusters(con, **params)
-        cl = store.quote_ident(segments.cluster_table(con, **params))
+        params = cluster_params or segments.ClusterParams()
+        model = segments.fit_clusters(con, params, as_of)
+        cl = store.quote_ident(segments.cluster_table(con, params, as_of))
         return (
             f"SELECT t.customer_id, c.cluster_name AS grp, t.recency_days, t.frequency, t.monetary, t.aov "
             f"FROM {rfm_name} t JOIN {cl} c USING (customer_id)",
@@ -389,7 +430,7 @@ def _attribute_counts(con: Connection, src: str, attributes: Sequence[str]) -> p
             ).fetchone()
             bounds = [float(lo[0])] + edges + [float(lo[1])]
             whole = bool(lo[2])  # whole numbers (ages, counts): bins read 18-29, 30-44, never 18-29, 29-44
-            case, params = [], {}
+            case, params = [], {"prefix": f"{attr} "}
             for i in range(len(bounds) - 1):
                 low, high = bounds[i], bounds[i + 1]
                 if whole:
@@ -399,26 +440,28 @@ def _attribute_counts(con: Connection, src: str, attributes: Sequence[str]) -> p
                         continue  # no whole number falls in this bin
                 case.append(f"WHEN c.{q} <= $hi_{i} THEN $label_{i}")
                 params[f"hi_{i}"] = bounds[i + 1]
-                params[f"label_{i}"] = (
-                    f"{attr} {_fmt_num(low)}" if low == high else f"{attr} {_fmt_num(low)}-{_fmt_num(high)}"
-                )
+                params[f"label_{i}"] = _fmt_num(low) if low == high else f"{_fmt_num(low)}-{_fmt_num(high)}"
             expr = "CASE " + " ".join(case) + " END"
         elif kinds.get(attr) == "categorical":
-            expr, params = f"$prefix || CAST(c.{q} AS VARCHAR)", {"prefix": f"{attr} = "}
+            expr, params = f"CAST(c.{q} AS VARCHAR)", {"prefix": f"{attr} = "}
         else:
             continue
+        # the trait's text ("age 18-29", "region = North") and its value ("18-29", "North")
         sql = (
-            f"WITH src AS ({src}) SELECT s.grp, {expr} AS trait, count(*) AS group_customers "
+            f"WITH src AS ({src}) SELECT s.grp, $prefix || {expr} AS trait, {expr} AS value, "
+            f"count(*) AS group_customers "
             f"FROM src s JOIN (SELECT DISTINCT ON (customer_id) * FROM customers ORDER BY customer_id) c "
             f"USING (customer_id) WHERE c.{q} IS NOT NULL GROUP BY ALL ORDER BY 1, 2"
         )
         frame = con.execute(sql, params).df()
         frame["kind"] = "attribute"
+        frame["column"] = attr
+        frame["is_range"] = kinds[attr] == "numeric"
         frames.append(frame)
     return (
         pd.concat(frames, ignore_index=True)
         if frames
-        else pd.DataFrame(columns=["grp", "trait", "group_customers", "kind"])
+        else pd.DataFrame(columns=["grp", "trait", "value", "group_customers", "kind", "column", "is_range"])
     )
 
 
@@ -432,7 +475,7 @@ def persona_cards(
     as_of: dt.date | str | None = None,
     rules: pd.DataFrame | None = None,
     attributes: Sequence[str] | None = None,
-    cluster_params: dict | None = None,
+    cluster_params: segments.ClusterParams | None = None,
     min_group: int = MIN_GROUP,
     min_trait_customers: int = MIN_TRAIT_CUSTOMERS,
     min_lift: float = MIN_LIFT,
@@ -451,7 +494,7 @@ def persona_cards(
     rules : RFM segment rules override.
     attributes : customer attribute columns to test (default: every usable one, see
         ``customer_attributes``).
-    cluster_params : keyword arguments for ``fit_clusters`` when ``by="cluster"``.
+    cluster_params : how customers are clustered when ``by="cluster"`` (default ``ClusterParams()``).
     min_group, min_trait_customers, min_lift, alpha : evidence thresholds (see the module docstring).
     segment_actions, profile_actions, description_phrases : overrides of the rules tables.
 
@@ -480,11 +523,14 @@ def persona_cards(
     ):
         frame = con.execute(_BOUGHT_SQL.replace("{src}", src).replace("{what}", what), {"as_of": day}).df()
         frame["kind"] = kind
+        frame["column"] = kind
+        frame["value"] = frame["trait"].astype(str)
+        frame["is_range"] = False
         parts.append(frame)
     counts = (
         pd.concat([p for p in parts if len(p)], ignore_index=True)
         if any(len(p) for p in parts)
-        else pd.DataFrame(columns=["grp", "trait", "group_customers", "kind"])
+        else pd.DataFrame(columns=["grp", "trait", "value", "group_customers", "kind", "column", "is_range"])
     )
     totals = (
         counts.groupby(["kind", "trait"], as_index=False)["group_customers"]
@@ -523,6 +569,9 @@ def persona_cards(
             elif not traits["significant"].any():
                 note = "No attribute or purchase stands out with confidence; the group differs by RFM only."
         action, detail = _action_for(group, by, levels, seg_actions, prof_actions)
+        summary, standouts, description = _describe(
+            int(row.customers), float(row.customer_share), levels, traits, phrases
+        )
         cards.append(
             PersonaCard(
                 group=group,
@@ -537,7 +586,9 @@ def persona_cards(
                 median_aov=_num(row.median_aov),
                 levels=levels,
                 traits=traits,
-                description=_describe(int(row.customers), float(row.customer_share), levels, traits, phrases),
+                description=description,
+                summary=summary,
+                standouts=standouts,
                 action=action,
                 action_detail=detail,
                 evidence_note=note,
@@ -604,6 +655,7 @@ __all__ = [
     "DESCRIPTION_PHRASES",
     "TRAIT_COLUMNS",
     "PersonaCard",
+    "Standout",
     "benjamini_hochberg",
     "headline_rank",
     "MIN_HEADLINE_SHARE",

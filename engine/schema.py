@@ -45,6 +45,7 @@ class Field:
     aliases : header spellings that suggest this field (compared after ``normalize_header``).
     description : one line for the mapping form and the README.
     minimum, maximum : optional inclusive bounds; values outside are rejected with the reason.
+    count : a count of people or events (exposures, clicks): never suggested for a 0/1 flag column.
     """
 
     name: str
@@ -54,6 +55,7 @@ class Field:
     description: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    count: bool = False
 
     @property
     def sql_type(self) -> str:
@@ -274,9 +276,9 @@ ORDERS = Table(
         Field(
             "customer_id",
             _ID,
-            True,
+            False,
             CUSTOMERS.field("customer_id").aliases + ("email", "customeremail"),
-            "Who bought",
+            "Who bought; empty for guest orders (they count in revenue, not in customer analyses)",
         ),
         Field(
             "order_date",
@@ -488,8 +490,11 @@ CAMPAIGNS = Table(
             ("impressions", "impr", "imps", "views", "reach"),
             "Impressions",
             minimum=0,
+            count=True,
         ),
-        Field("clicks", "number", False, ("clicks", "linkclicks", "clicksall"), "Clicks", minimum=0),
+        Field(
+            "clicks", "number", False, ("clicks", "linkclicks", "clicksall"), "Clicks", minimum=0, count=True
+        ),
         Field(
             "conversions",
             "number",
@@ -507,6 +512,7 @@ CAMPAIGNS = Table(
             ),
             "Conversions",
             minimum=0,
+            count=True,
         ),
         Field(
             "revenue",
@@ -588,6 +594,7 @@ EXPERIMENTS = Table(
             ("exposures", "visitors", "users", "participants", "samplesize", "n", "sessions", "exposed"),
             "Count form: customers exposed (1 per row when one row per customer)",
             minimum=0,
+            count=True,
         ),
         Field(
             "conversions",
@@ -596,6 +603,7 @@ EXPERIMENTS = Table(
             ("conversions", "converters", "successes", "orders"),
             "Count form: customers who converted",
             minimum=0,
+            count=True,
         ),
     ),
     natural_key=("experiment_id", "variant", "customer_id"),
@@ -625,6 +633,39 @@ _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 def normalize_header(header: str) -> str:
     """Lower-case a header and drop spaces and punctuation: ``'Customer ID'`` -> ``'customerid'``."""
     return _NON_ALNUM.sub("", str(header).lower())
+
+
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+ID_WORDS = frozenset({"id", "ids", "uuid", "guid", "key"})
+
+
+def header_words(header: str) -> list[str]:
+    """A header's words, lower-cased, split at punctuation and case changes: ``'fb_campaign_id'`` and
+    ``'CustomerID'`` -> ``['fb', 'campaign', 'id']``, ``['customer', 'id']``."""
+    return [w.lower() for w in _WORDS.findall(str(header))]
+
+
+def looks_like_id(header: str) -> bool:
+    """Whether a header names an identifier (a word ``id``, ``key``, ``uuid`` ...): such a column is never a
+    name, a category or a breakdown dimension."""
+    return any(word in ID_WORDS for word in header_words(header))
+
+
+def names_a_measure(table: Table, header: str) -> bool:
+    """Whether a header is the name or an alias of one of ``table``'s numeric fields (``Total_Conversion``
+    for campaigns): an extra column so named is a measure, not a breakdown dimension."""
+    norm = normalize_header(header)
+    return any(
+        norm == normalize_header(f.name) or norm in f.aliases
+        for f in table.fields
+        if f.kind in ("number", "integer")
+    )
+
+
+def is_dimension(table: Table, header: str) -> bool:
+    """Whether an extra column may be offered as a breakdown dimension: not an identifier (``ad_id``) and
+    not one of the table's measures under another name (``Total_Conversion``)."""
+    return not looks_like_id(header) and not names_a_measure(table, header)
 
 
 def safe_column_name(header: str, taken: set[str] | None = None) -> str:
@@ -660,5 +701,9 @@ __all__ = [
     "LOAD_ID_COLUMN",
     "get_table",
     "normalize_header",
+    "header_words",
+    "looks_like_id",
+    "names_a_measure",
+    "is_dimension",
     "safe_column_name",
 ]

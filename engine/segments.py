@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -560,40 +561,66 @@ def cluster_features(
     return con.execute(sql, [rfm.NO_PURCHASES]).df()
 
 
+@dataclass(frozen=True)
+class ClusterParams:
+    """How customers are clustered: the settings of ``CustomerClusterer`` (see it for each one).
+
+    Together with the as-of date they key the stored clusters, so every caller that passes the same
+    settings reads the same fitted result.
+    """
+
+    k: int | str = "auto"
+    attributes: tuple[str, ...] = ()
+    k_range: tuple[int, int] = (2, 10)
+    sample_size: int = 5000
+    random_state: int = 42
+    n_bootstrap: int = 10
+
+    def __post_init__(self) -> None:
+        # lists are accepted and kept as tuples: the settings stay hashable and compare by value
+        object.__setattr__(self, "attributes", tuple(self.attributes))
+        object.__setattr__(self, "k_range", tuple(int(v) for v in self.k_range))
+
+    def estimator(self) -> CustomerClusterer:
+        """An unfitted ``CustomerClusterer`` with these settings."""
+        return CustomerClusterer(**asdict(self))
+
+    def store_key(self, as_of: dt.date) -> dict[str, Any]:
+        """The parameters the stored clusterer and labels are kept under."""
+        return {
+            "k": self.k,
+            "attributes": list(self.attributes),
+            "as_of": as_of.isoformat(),
+            "k_range": list(self.k_range),
+            "sample_size": self.sample_size,
+            "random_state": self.random_state,
+            "n_bootstrap": self.n_bootstrap,
+        }
+
+
 def fit_clusters(
     con: Connection,
-    k: int | str = "auto",
-    attributes: Sequence[str] = (),
+    params: ClusterParams = ClusterParams(),
     as_of: dt.date | str | None = None,
-    k_range: tuple[int, int] = (2, 10),
-    sample_size: int = 5000,
-    random_state: int = 42,
-    n_bootstrap: int = 10,
     progress: Callable[[float, str], None] | None = None,
 ) -> CustomerClusterer:
-    """Fit (once per data version and parameter set) and return the clusterer; store labels too.
+    """Fit (once per data version, settings and as-of date) and return the clusterer; store labels too.
 
     The fitted estimator is kept with ``store.put_blob``; the labels go to a stored result table (see
-    ``cluster_table``) with ``customer_id, cluster, cluster_name``.
+    ``cluster_table``) with ``customer_id, cluster, cluster_name``. ``progress(fraction, message)`` is
+    called while fitting.
     """
     day = rfm.resolve_as_of(con, as_of)
-    params = _cluster_params(day, k, attributes, k_range, sample_size, random_state, n_bootstrap)
+    key = params.store_key(day)
 
     def find() -> CustomerClusterer | None:
-        if store.result_table(con, "clusters", params) is None:
+        if store.result_table(con, "clusters", key) is None:
             return None
-        return store.get_blob(con, "clusterer", params)
+        return store.get_blob(con, "clusterer", key)
 
     def compute() -> CustomerClusterer:
-        features = cluster_features(con, day, attributes)
-        model = CustomerClusterer(
-            k=k,
-            k_range=k_range,
-            attributes=tuple(attributes),
-            sample_size=sample_size,
-            random_state=random_state,
-            n_bootstrap=n_bootstrap,
-        )
+        features = cluster_features(con, day, params.attributes)
+        model = params.estimator()
         model.fit(features, progress=progress)
         names = np.asarray(model.names_, dtype=object)
         labels = pd.DataFrame(
@@ -603,53 +630,39 @@ def fit_clusters(
                 "cluster_name": names[model.labels_],
             }
         )
-        store.put_blob(con, "clusterer", params, model)
-        store.put_result_sql(
-            con, "clusters", params, "SELECT * FROM _incoming", {}, "customer_id", frame=labels
-        )
+        store.put_blob(con, "clusterer", key, model)
+        store.put_result_sql(con, "clusters", key, "SELECT * FROM _incoming", {}, "customer_id", frame=labels)
         return model
 
-    return store.compute_once(con, "clusters", params, find, compute)
-
-
-def _cluster_params(
-    day: dt.date,
-    k: int | str,
-    attributes: Sequence[str],
-    k_range: tuple[int, int],
-    sample_size: int,
-    random_state: int,
-    n_bootstrap: int,
-) -> dict[str, Any]:
-    return {
-        "k": k,
-        "attributes": list(attributes),
-        "as_of": day.isoformat(),
-        "k_range": list(k_range),
-        "sample_size": sample_size,
-        "random_state": random_state,
-        "n_bootstrap": n_bootstrap,
-    }
+    return store.compute_once(con, "clusters", key, find, compute)
 
 
 def cluster_table(
-    con: Connection,
-    k: int | str = "auto",
-    attributes: Sequence[str] = (),
-    as_of: dt.date | str | None = None,
-    k_range: tuple[int, int] = (2, 10),
-    sample_size: int = 5000,
-    random_state: int = 42,
-    n_bootstrap: int = 10,
+    con: Connection, params: ClusterParams = ClusterParams(), as_of: dt.date | str | None = None
 ) -> str:
     """Name of the stored table ``customer_id, cluster, cluster_name`` (fitting first when needed)."""
     day = rfm.resolve_as_of(con, as_of)
-    fit_clusters(con, k, attributes, day, k_range, sample_size, random_state, n_bootstrap)
-    params = _cluster_params(day, k, attributes, k_range, sample_size, random_state, n_bootstrap)
-    name = store.result_table(con, "clusters", params)
+    fit_clusters(con, params, day)
+    name = store.result_table(con, "clusters", params.store_key(day))
     if name is None:
         raise SchemaError("The cluster table could not be stored; retry.")
     return name
+
+
+_CLUSTER_LABELS_SQL = "SELECT customer_id, cluster, cluster_name FROM {table} ORDER BY customer_id"
+
+
+def cluster_members(
+    con: Connection, params: ClusterParams = ClusterParams(), as_of: dt.date | str | None = None
+) -> pd.DataFrame:
+    """Every clustered customer with RFM values, scores, customer attributes, ``cluster`` and
+    ``cluster_name``, for export; ordered by cluster then ``customer_id``."""
+    day = rfm.resolve_as_of(con, as_of)
+    table = cluster_table(con, params, day)
+    members = rfm.segment_members(con, None, day)
+    labels = con.execute(_CLUSTER_LABELS_SQL.replace("{table}", store.quote_ident(table))).df()
+    out = members.merge(labels, on="customer_id", how="inner")
+    return out.sort_values(["cluster", "customer_id"], kind="stable").reset_index(drop=True)
 
 
 def cluster_points(
@@ -765,10 +778,12 @@ __all__ = [
     "silhouette",
     "stability_badge",
     "CustomerClusterer",
+    "ClusterParams",
     "customer_attributes",
     "cluster_features",
     "fit_clusters",
     "cluster_table",
+    "cluster_members",
     "cluster_points",
     "segment_migration",
     "migration_statements",

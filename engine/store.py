@@ -16,6 +16,7 @@ aside and the store opens at its last checkpoint. Both leave a warning the app s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -37,9 +38,8 @@ from engine.errors import ConcurrentChangeError, EngineError, StoreBusyError
 from engine.schema import LOAD_ID_COLUMN, TABLES, Table
 
 DEFAULT_DB = Path("data") / "segmint.duckdb"
-# The bundled sample CSVs: ``engine.sample.SAMPLE_DIR`` (a test keeps them equal; the sample module builds
-# on this one, so it cannot be imported here).
-SAMPLE_DATA_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+# The bundled sample CSVs (written by ``engine.sample``, which builds on this module; the store may read them).
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 STAGING_FOLDER = "staging"
 
 # Options of the locked-down connection that DuckDB accepts at open time; ``allowed_directories``,
@@ -133,7 +133,7 @@ RECOVERY_WARNINGS: list[str] = []
 def allowed_directories(path: str | os.PathLike | None = None) -> list[Path]:
     """The only folders the locked-down connection to the store ``path`` may read from or write to:
     the upload staging folder beside the store file and the bundled sample folder."""
-    return [db_path(path).parent / STAGING_FOLDER, SAMPLE_DATA_DIR]
+    return [db_path(path).parent / STAGING_FOLDER, SAMPLE_DIR]
 
 
 def connect(path: str | os.PathLike | None = None, *, shared: bool = True, locked: bool = True) -> Connection:
@@ -607,11 +607,29 @@ def is_sample_data(con: Connection) -> bool:
 
 
 # ---------------------------------------------------------------- stored results
+#
+# Stored results and models are keyed by kind, parameters, data version and code version: a table or a
+# pickled model written by other engine code (an older release, or a newer one on a shared store) is never
+# read back; it is computed again and replaces the old entry's role. The code version is folded into the
+# key, so every caller of this API gets it without passing anything.
+
+
+@functools.cache
+def code_version() -> str:
+    """A digest of every engine source file (their paths and bytes): changes whenever the engine's code
+    does, so results stored by other code are not loaded. Computed once per process (a few milliseconds)."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha1()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def result_key(params: dict[str, Any] | None) -> str:
-    """A stable short key for a parameter set (JSON with sorted keys, hashed)."""
-    text = json.dumps(params or {}, sort_keys=True, default=str)
+    """A stable short key for a parameter set under this code version (JSON with sorted keys, hashed)."""
+    text = json.dumps({"code": code_version(), "params": params or {}}, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -668,7 +686,8 @@ def result_table(con: Connection, kind: str, params: dict[str, Any] | None = Non
 
 
 def get_blob(con: Connection, kind: str, params: dict[str, Any] | None = None) -> Any | None:
-    """A stored Python object (a trained model) for this kind, parameters and data version, or None.
+    """A stored Python object (a trained model) for this kind, parameters, data version and code version,
+    or None.
 
     Blobs are written only by this process's own ``put_blob``; they are never read from uploads.
     """
@@ -796,7 +815,7 @@ def fetch_df(con: Connection, sql: str, params: Iterable[Any] | None = None) -> 
 __all__ = [
     "Connection",
     "DEFAULT_DB",
-    "SAMPLE_DATA_DIR",
+    "SAMPLE_DIR",
     "StoreWriteError",
     "RECOVERY_WARNINGS",
     "allowed_directories",
@@ -829,6 +848,7 @@ __all__ = [
     "get_blob",
     "put_blob",
     "prune_results",
+    "code_version",
     "computing",
     "compute_once",
     "cached_result",

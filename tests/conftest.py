@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import engine
-
-REPO = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("SEGMINT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tests.support.browser import observed, wait_until_settled
+from tests.support.server import CHROMIUM, CHROMIUM_ARGS, REPO, running_server
 
 
 @pytest.fixture
@@ -140,64 +126,19 @@ def cdnow_file(tmp_path_factory) -> Path:
     return target
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_server(sample_db_file, tmp_path):
     """A real Segmint server on 127.0.0.1 over a private copy of the sample store; yields its URL."""
     db = tmp_path / "server.duckdb"
     shutil.copy(sample_db_file, db)
-    port = _free_port()
-    env = dict(os.environ, SEGMINT_DB=str(db))
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(REPO / "dashboard" / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError("the app did not start: " + (tmp_path / "server.log").read_text()[-2000:])
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_server(db, log_path=tmp_path / "server.log") as server:
+        yield server.url
 
 
 @pytest.fixture
 def browser():
-    """A headless Debian Chromium driven by Playwright; skipped only where chromium is not installed."""
+    """A headless Debian Chromium driven by Playwright, whose pages report Streamlit's runs (for
+    ``wait_for_app``); skipped only where chromium is not installed."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing on CI: .ci/run must install chromium")
@@ -205,19 +146,14 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
+        b = p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        yield observed(b)
         b.close()
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has finished the current run (no running status widget)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_timeout(500)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
-    page.wait_for_timeout(300)
+    """Wait until Streamlit has answered every run the page asked for (tests/support/browser.py)."""
+    wait_until_settled(page, timeout)
 
 
 def assert_no_exception(page) -> None:

@@ -22,7 +22,8 @@ def engine_sources() -> list[Path]:
 
 def engine_module_names() -> list[str]:
     """Dotted names of every engine module and subpackage module, as a user imports them."""
-    return sorted(m.name for m in pkgutil.walk_packages(engine.__path__, prefix="engine."))
+    found = pkgutil.walk_packages(engine.__path__, prefix="engine.")
+    return sorted(m.name for m in found if not m.name.endswith(".__main__"))  # those run when imported
 
 
 def test_engine_never_imports_streamlit():
@@ -42,6 +43,55 @@ def test_every_public_name_exists_and_public_functions_are_documented():
         value = getattr(engine, name)
         if callable(value) and getattr(value, "__module__", "").startswith("engine"):
             assert value.__doc__ and value.__doc__.strip(), f"engine.{name} has no docstring"
+
+
+# What running SQL looks like: a call on a connection or relation, identifier quoting, or a string with SQL
+# keywords in the upper case our SQL is written in (page text such as "Select a file from ..." is not SQL).
+DATABASE_CALLS = {
+    "execute",
+    "executemany",
+    "sql",
+    "query_df",
+    "fetchone",
+    "fetchall",
+    "fetchdf",
+    "quote_ident",
+}
+SQL_TEXT = re.compile(
+    r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\b[\s\S]*\bSET\b|\bDELETE\s+FROM\b"
+    r"|\b(CREATE|DROP|ALTER)\s+(TABLE|VIEW|SCHEMA|INDEX)\b|\bCOPY\b[\s\S]*\bTO\b"
+)
+
+
+def sql_in_source(source: str) -> list[str]:
+    """Database calls and SQL text in Python source: what a dashboard file must not hold."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in DATABASE_CALLS:
+            found.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL_TEXT.search(node.value):
+            found.append(f"line {node.lineno}: SQL text {node.value[:60]!r}")
+    return found
+
+
+def test_pages_run_no_sql():
+    """The dashboard calls the engine; the engine owns every query (one place to read, test and secure)."""
+    paths = sorted((REPO / "dashboard").rglob("*.py"))
+    assert len(paths) > 8
+    for path in paths:
+        found = sql_in_source(path.read_text(encoding="utf-8"))
+        assert not found, f"{path.relative_to(REPO)} runs SQL: {found}"
+
+
+def test_the_sql_check_finds_sql():
+    """The check above would fail on the ways SQL used to reach pages."""
+    assert sql_in_source('cursor().execute("SELECT min(d) FROM t").fetchone()')
+    assert sql_in_source('con.sql("select 1")')
+    assert sql_in_source('f"SELECT customer_id FROM {engine.quote_ident(table)} ORDER BY 1"')
+    assert sql_in_source('text = """\n    SELECT a\n    FROM b\n"""')
+    assert sql_in_source('q = "DELETE FROM orders"')
+    assert not sql_in_source('st.caption("Select the segments to export from the list.")')
+    assert not sql_in_source('engine.segment_members(state.cursor(), ["Champions"], as_of)')
 
 
 def test_only_the_store_connects_to_duckdb():

@@ -11,7 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 import engine
-from dashboard import auth, charts, components, state
+from dashboard import auth, charts, components, staging, state
 
 LIMITS = engine.DEFAULT_LIMITS
 NOT_MAPPED = "(not mapped)"
@@ -19,7 +19,8 @@ CONSTANT = "(type a constant)"
 
 st.title("Data")
 st.caption(
-    "Upload CSV, TSV/TXT, Excel (.xlsx) or Parquet exports. Segmint detects the delimiter, encoding, header and "
+    "Upload CSV or other delimited text, Excel (.xlsx) or Parquet exports, under any file name. Segmint detects "
+    "the format, delimiter, encoding, header and "
     "number style, suggests how columns map to its tables, and shows every problem before anything is written. "
     f"Limits per file: {LIMITS.max_bytes / 1024**2:,.0f} MB, {LIMITS.max_rows:,} rows, {LIMITS.max_columns:,} "
     "columns; the command line `segmint load` takes larger files."
@@ -48,11 +49,11 @@ def _word(value) -> str:
 
 def _reset_upload() -> None:
     staged = st.session_state.pop("staged", None)
-    if staged is not None:
-        try:
-            engine.discard(state.cursor(), staged)
-        except engine.EngineError:
-            pass
+    guard = st.session_state.pop("staged_guard", None)
+    if guard is not None:
+        guard.release()
+    elif staged is not None:
+        staging.StagingGuard(state.cursor(), staged).release()
     for key in list(st.session_state):
         if key.startswith(("map_", "const_", "datefmt_", "comma_")) or key in (
             "mapping",
@@ -74,11 +75,27 @@ def _stage(uploaded) -> None:
     finally:
         tmp_path.unlink(missing_ok=True)
     st.session_state["staged"] = staged
+    st.session_state["staged_guard"] = staging.StagingGuard(state.cursor(), staged)
     st.session_state["staged_for"] = uploaded.file_id
 
 
+_MARKDOWN_SPECIAL = str.maketrans({ch: "\\" + ch for ch in "\\`*_{}[]()#+-.!|<>~$:"})
+
+
+def _plain(text: str) -> str:
+    """A user-supplied name (a header, a file name) shown as plain text inside markdown."""
+    return str(text).translate(_MARKDOWN_SPECIAL)
+
+
+def _take_hints(key: str, hints: dict[str, dict]) -> None:
+    """Button callback: put the weak suggestions into their fields' selectboxes."""
+    for fname, hint in hints.items():
+        st.session_state[f"map_{key}_{fname}"] = hint["column"]
+
+
 def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
-    """Editable mapping, pre-filled with the suggestion; returns the mapping the user chose."""
+    """Editable mapping, pre-filled with the strong suggestions; weak ones are shown as hints beside their
+    field (with the evidence in the help) and taken only when the user picks them."""
     spec = engine.get_table(table)
     key = f"{staged.token}_{table}"
     if st.session_state.get("mapping_key") != key:
@@ -88,10 +105,24 @@ def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
     options = [NOT_MAPPED, *staged.columns, CONSTANT]
     overrides: dict[str, str] = {}
     st.markdown(f"**Map the file's columns to `{table}`** (required fields are marked *)")
+    hints = suggested.hints
+    if hints:
+        st.button(
+            f"Take the {len(hints)} weak suggestion{'s' if len(hints) != 1 else ''} too",
+            key=f"take_hints_{key}",
+            on_click=_take_hints,
+            args=(key, hints),
+            icon=":material/done_all:",
+            help="Weak suggestions rest on the content alone (or a doubtful header); check them before loading.",
+        )
     head = st.columns([2, 3, 2, 2])
     head[0].caption("Field")
     head[1].caption("Column in your file")
-    head[2].caption("Suggested from")
+    head[2].caption(
+        "Suggestion and confidence",
+        help=f"Scores run from 0 to 1. Only suggestions scoring at least {engine.PRESELECT_SCORE:.2f} are picked "
+        "for you; they need a header that names the field and content that fits it. Weaker ones are hints.",
+    )
     head[3].caption("Format")
     for fld in spec.fields:
         row = st.columns([2, 3, 2, 2])
@@ -123,7 +154,17 @@ def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
         else:
             overrides[fld.name] = choice
         how = suggested.confidence.get(fld.name)
-        if how and choice == default:
+        suggestion = suggested.suggestions.get(fld.name)
+        if suggestion and choice == suggestion["column"] and how != "saved":
+            score = float(suggestion["score"])
+            level = "strong" if score >= engine.PRESELECT_SCORE else "weak, taken"
+            row[2].caption(f"{level} {score:.2f}", help="; ".join(suggestion["evidence"]))
+        elif suggestion and fld.name in hints and choice == NOT_MAPPED:
+            row[2].caption(
+                f"hint: {_plain(suggestion['column'])}? (weak {float(suggestion['score']):.2f})",
+                help="Not picked for you: " + "; ".join(suggestion["evidence"]),
+            )
+        elif how and choice == default:
             row[2].caption(
                 {
                     "header": "header name",
@@ -136,12 +177,17 @@ def _mapping_form(staged: engine.StagedUpload, table: str) -> engine.Mapping:
         if fld.kind in ("date", "timestamp") and choice not in (NOT_MAPPED, CONSTANT):
             formats = list(engine.DATE_FORMATS)
             current = suggested.date_formats.get(fld.name, "iso")
+            if choice != suggested.columns.get(fld.name):
+                # content decides the format of a column the user picked, too
+                current = engine.apply_overrides(
+                    state.cursor(), suggested, {fld.name: choice}, staged
+                ).date_formats.get(fld.name, current)
             fmt = row[3].selectbox(
                 "Date format",
                 formats,
                 index=formats.index(current) if current in formats else 0,
                 format_func=lambda f: engine.DATE_FORMATS[f],
-                key=f"datefmt_{key}_{fld.name}",
+                key=f"datefmt_{key}_{fld.name}_{choice}",
                 label_visibility="collapsed",
             )
             overrides[f"{fld.name}__date_format"] = fmt
@@ -191,9 +237,11 @@ def _show_report(report: engine.ValidationReport) -> None:
     for block in report.blocking:
         st.error(block, icon=":material/block:")
     if report.issues:
+        money = report.rejected_money_text()
         st.warning(
-            f"{report.rows_rejected:,} row{'s' if report.rows_rejected != 1 else ''} would be rejected. "
-            "Every problem found in the file:",
+            f"{report.rows_rejected:,} row{'s' if report.rows_rejected != 1 else ''} would be rejected"
+            + (f"; they hold {money}" if money else "")
+            + ". Every problem found in the file:",
             icon=":material/warning:",
         )
         issues = report.issues_frame()
@@ -212,10 +260,27 @@ def _show_report(report: engine.ValidationReport) -> None:
             st.dataframe(report.preview, hide_index=True, width="stretch")
 
 
+def _loaded_message(result: engine.LoadResult) -> str:
+    money = ", ".join(f"{k} {v:,.2f}" for k, v in result.rejected_money.items())
+    rejected = f"{result.rows_rejected:,} rejected" + (
+        f" (holding {money})" if money and result.rows_rejected else ""
+    )
+    return (
+        f"Loaded {result.rows_loaded:,} rows into **{result.table}** ({result.mode}); {rejected}, "
+        f"{result.rows_skipped_existing:,} already present. The table now has {result.rows_after:,} rows "
+        f"(was {result.rows_before:,}). Data version {result.data_version}."
+    )
+
+
 with tab_upload:
     if not auth.can("upload"):
         auth.explain("upload")
     else:
+        result = st.session_state.pop("last_load", None)
+        if result is not None:
+            st.success(_loaded_message(result), icon=":material/task_alt:")
+            if result.sample_note:
+                st.info(result.sample_note, icon=":material/science:")
         left, right = st.columns([1, 2])
         table = left.selectbox(
             "This file holds",
@@ -223,11 +288,13 @@ with tab_upload:
             help="Which Segmint table the file fills. See the Templates tab for each table's fields.",
             key="upload_table",
         )
+        # A new uploader after each load: the form comes back empty, so the same file is not loaded twice.
+        generation = st.session_state.setdefault("uploader_generation", 0)
         uploaded = right.file_uploader(
             "Upload a file",
-            type=["csv", "tsv", "txt", "xlsx", "parquet"],
-            key="uploader",
-            help="The file's content decides how it is read; the extension filter is only a convenience.",
+            key=f"uploader_{generation}",
+            help="Any file name or extension: the content decides how it is read (CSV or other delimited text, "
+            "Excel .xlsx, Parquet). A file that cannot be read is refused here, with the reason.",
         )
         if uploaded is None:
             if "staged" in st.session_state:
@@ -237,14 +304,24 @@ with tab_upload:
                 icon=":material/upload_file:",
             )
         else:
-            try:
-                if st.session_state.get("staged_for") != uploaded.file_id or "staged" not in st.session_state:
-                    with st.status(f"Reading {uploaded.name}...", expanded=False) as status:
+            refused = st.session_state.get("refused")
+            if refused and refused[0] == uploaded.file_id:
+                right.error(f"Not read: {_plain(refused[1])}", icon=":material/block:")
+            elif st.session_state.get("staged_for") != uploaded.file_id or "staged" not in st.session_state:
+                try:
+                    with right.status(f"Reading {uploaded.name}...", expanded=False) as status:
                         _stage(uploaded)
                         status.update(label=f"Read {uploaded.name}", state="complete")
+                    st.session_state.pop("refused", None)
+                except engine.EngineError as error:
+                    # said in words next to the uploader; the same file is not read again on every rerun
+                    st.session_state["refused"] = (uploaded.file_id, str(error))
+                    right.error(f"Not read: {_plain(str(error))}", icon=":material/block:")
+        if uploaded is not None and "staged" in st.session_state:
+            try:
                 staged: engine.StagedUpload = st.session_state["staged"]
                 st.success(
-                    f"**{staged.file_name}**: "
+                    f"**{_plain(staged.file_name)}**: "
                     + (f"{staged.rows:,} rows, " if staged.rows is not None else "")
                     + f"{len(staged.columns)} columns ("
                     + ", ".join(f"{k} {_word(v)}" for k, v in staged.detected.items())
@@ -275,10 +352,15 @@ with tab_upload:
                 )
                 accept = True
                 if report.rows_rejected:
+                    money = report.rejected_money_text()
                     accept = st.checkbox(
-                        f"Load the {report.rows_valid:,} valid rows and skip the {report.rows_rejected:,} rejected ones",
+                        f"Load the {report.rows_valid:,} valid rows and skip the {report.rows_rejected:,} rejected ones"
+                        + (f" (they hold {money})" if money else ""),
                         key=f"accept_{staged.token}",
                     )
+                sample = engine.sample_to_clear(state.cursor())
+                if sample:
+                    st.warning(engine.sample_removed_line(sample, done=False), icon=":material/science:")
                 ready = report.can_load and confirmed and accept
                 go_col, cancel_col = st.columns([1, 5])
                 if go_col.button(
@@ -289,22 +371,18 @@ with tab_upload:
                             state.cursor(), staged, mapping, mode, accept_rejects=accept, confirm=confirmed
                         )
                         status.update(label="Loaded", state="complete")
-                    st.session_state.pop("staged", None)
+                    _reset_upload()
+                    st.session_state.pop("staged_for", None)
+                    st.session_state["uploader_generation"] = generation + 1
                     st.session_state["last_load"] = result
                     st.rerun()
                 if cancel_col.button("Cancel", icon=":material/close:"):
                     _reset_upload()
+                    st.session_state.pop("staged_for", None)
+                    st.session_state["uploader_generation"] = generation + 1
                     st.rerun()
             except engine.EngineError as error:
                 components.show_error(error)
-        result = st.session_state.pop("last_load", None)
-        if result is not None:
-            st.success(
-                f"Loaded {result.rows_loaded:,} rows into **{result.table}** ({result.mode}); {result.rows_rejected:,} "
-                f"rejected, {result.rows_skipped_existing:,} already present. The table now has {result.rows_after:,} "
-                f"rows (was {result.rows_before:,}). Data version {result.data_version}.",
-                icon=":material/task_alt:",
-            )
 
 with tab_history:
     history = engine.load_history(cur)
@@ -355,6 +433,7 @@ with tab_history:
         with st.status("Loading the sample data...", expanded=False) as status:
             engine.load_sample(state.cursor())
             status.update(label="Sample data loaded", state="complete")
+        st.session_state.pop("global_date_range_state", None)
         st.rerun()
 
 with tab_profile:

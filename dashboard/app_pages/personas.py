@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import re
 
 import pandas as pd
 import streamlit as st
@@ -14,7 +13,6 @@ from dashboard import charts_segments, components, state
 from dashboard.charts import color_map
 from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
 
-CLUSTER_SETTINGS = "segments_cluster_settings"  # chosen on the Segments page
 KIND_LABELS = {"attribute": "Attributes", "category": "Categories", "product": "Products"}
 
 
@@ -25,12 +23,13 @@ def load_guests(version: int, as_of: dt.date):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_cards(version: int, by: str, as_of: dt.date, k: int | str, attributes: tuple[str, ...]):
-    params = {"k": k, "attributes": list(attributes)} if by == "cluster" else None
-    return engine.persona_cards(state.cursor(), by=by, as_of=as_of, cluster_params=params)
+def load_cards(version: int, by: str, as_of: dt.date, params: engine.ClusterParams):
+    return engine.persona_cards(
+        state.cursor(), by=by, as_of=as_of, cluster_params=params if by == "cluster" else None
+    )
 
 
-def fit_clusters(as_of: dt.date, k: int | str, attributes: tuple[str, ...]) -> None:
+def fit_clusters(as_of: dt.date, params: engine.ClusterParams) -> None:
     """Make sure the clusters exist (the engine stores them), with a progress bar only while fitting."""
     box = st.empty()
     widgets: dict = {}
@@ -40,38 +39,39 @@ def fit_clusters(as_of: dt.date, k: int | str, attributes: tuple[str, ...]) -> N
             widgets["bar"] = box.progress(0.0, text="Finding customer clusters ...")
         widgets["bar"].progress(min(max(fraction, 0.0), 1.0), text=message)
 
-    engine.fit_clusters(state.cursor(), k=k, attributes=list(attributes), as_of=as_of, progress=progress)
+    engine.fit_clusters(state.cursor(), params, as_of, progress=progress)
     box.empty()
 
 
-ATTRIBUTE_TRAIT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*) = (.*)$")
+YES_NO = {"true": "yes", "false": "no"}
 
 
-def pretty_trait(trait: str) -> str:
-    """An attribute trait in words: ``loyalty_member = true`` -> ``Loyalty member: yes``, ``age 18-29`` ->
-    ``Age 18-29``."""
-    found = ATTRIBUTE_TRAIT.match(str(trait))
-    if not found:  # a binned number such as "age 18-29"
-        return str(trait)[:1].upper() + str(trait)[1:]
-    column, value = found.groups()
-    value = {"true": "yes", "false": "no"}.get(value.lower(), value)
-    return f"{column.replace('_', ' ').capitalize()}: {value}"
+def trait_in_words(kind: str, column: str, value: str, is_range: bool) -> str:
+    """A trait in words: an attribute ``loyalty_member`` = ``true`` -> ``Loyalty member: yes``, a range of
+    ``age`` -> ``Age 18-29``; a category or product is its own name."""
+    if kind != "attribute":
+        return str(value)
+    name = str(column).replace("_", " ").capitalize()
+    if is_range:
+        return f"{name} {value}"
+    return f"{name}: {YES_NO.get(str(value).lower(), value)}"
 
 
-def pretty_description(card: engine.PersonaCard) -> str:
-    """The card's description with its attribute traits in words (the same wording as the trait lists)."""
-    text = card.description
-    attributes = card.traits.loc[card.traits["kind"] == "attribute", "trait"] if len(card.traits) else []
-    for trait in sorted(set(attributes), key=len, reverse=True):
-        text = text.replace(trait, pretty_trait(trait))
-    return text
+def description_in_words(card: engine.PersonaCard) -> str:
+    """The card's summary and the traits it stands out for, worded as in the trait lists."""
+    if not card.standouts:
+        return card.summary
+    named = ", ".join(
+        f"{trait_in_words(s.kind, s.column, s.value, s.is_range)} ({s.lift:.1f}x)" for s in card.standouts
+    )
+    return f"{card.summary} Stand out for {named}."
 
 
 def trait_lines(card: engine.PersonaCard, kind: str, top: int = 3) -> list[str]:
     rows = card.top(kind, top)
     return [
-        f"**{pretty_trait(r.trait) if kind == 'attribute' else r.trait}**: {_share(r.group_share)} vs {_share(r.overall_share)} of all "
-        f"({r.lift:.1f}x)"
+        f"**{trait_in_words(r.kind, r.column, r.value, r.is_range)}**: {_share(r.group_share)} vs "
+        f"{_share(r.overall_share)} of all ({r.lift:.1f}x)"
         for r in rows.itertuples()
     ]
 
@@ -111,7 +111,7 @@ def render_card(card: engine.PersonaCard, colour: str) -> None:
             )
         else:
             st.caption("No purchase up to the as-of date.")
-        st.markdown(pretty_description(card))
+        st.markdown(description_in_words(card))
         st.success(f"**{card.action}**: {card.action_detail}", icon=":material/lightbulb:")
         if card.stability is not None:
             badge, meaning = engine.stability_badge(card.stability)
@@ -146,7 +146,7 @@ if counts["orders"] == 0 and counts["customers"] == 0:
     st.stop()
 
 as_of = state.default_as_of(version)
-settings = st.session_state.get(CLUSTER_SETTINGS, {"k": "auto", "attributes": ()})
+settings = state.cluster_params()  # chosen on the Segments page
 
 left, right = st.columns([1, 2])
 with left:
@@ -163,8 +163,8 @@ with left:
 with right:
     note = f"As of {as_of:%b %d, %Y} (end of the sidebar date range)."
     if by == "cluster":
-        k_text = "automatic k" if settings["k"] == "auto" else f"k = {settings['k']}"
-        attrs = ", attributes " + ", ".join(settings["attributes"]) if settings["attributes"] else ""
+        k_text = "automatic k" if settings.k == "auto" else f"k = {settings.k}"
+        attrs = ", attributes " + ", ".join(settings.attributes) if settings.attributes else ""
         note += f" Clusters: {k_text}{attrs} (change them on the Segments page)."
     st.caption(note)
 
@@ -172,8 +172,8 @@ components.guest_caption(load_guests(version, as_of))
 
 try:
     if by == "cluster":
-        fit_clusters(as_of, settings["k"], tuple(settings["attributes"]))
-    cards = load_cards(version, by, as_of, settings["k"], tuple(settings["attributes"]))
+        fit_clusters(as_of, settings)
+    cards = load_cards(version, by, as_of, settings)
 except engine.EngineError as error:
     components.show_error(error)
     st.stop()
@@ -225,8 +225,10 @@ if shown:
         pick = st.selectbox("Group", [c.group for c in shown], key="personas_evidence_group")
         card = next(c for c in shown if c.group == pick)
         evidence = card.traits.copy()
-        is_attribute = evidence["kind"] == "attribute"
-        evidence.loc[is_attribute, "trait"] = evidence.loc[is_attribute, "trait"].map(pretty_trait)
+        evidence["trait"] = [
+            trait_in_words(r.kind, r.column, r.value, r.is_range) for r in evidence.itertuples()
+        ]
+        evidence = evidence.drop(columns=["column", "value", "is_range"])
         if evidence.empty:
             st.info(card.evidence_note or "Nothing was tested for this group.", icon=":material/info:")
         else:

@@ -13,7 +13,6 @@ from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
 SLIPPING = ["About to Sleep", "At Risk", "Cannot Lose Them"]
 BEST = ["Champions", "Loyal"]
-CLUSTER_SETTINGS = "segments_cluster_settings"  # shared with the Personas page
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -42,7 +41,7 @@ def load_migration(version: int, as_of: dt.date, earlier: dt.date) -> pd.DataFra
     return engine.segment_migration(state.cursor(), as_of, earlier)
 
 
-def fit_clusters(as_of: dt.date, k: int | str, attributes: tuple[str, ...]):
+def fit_clusters(as_of: dt.date, params: engine.ClusterParams):
     """The fitted clusterer. The engine stores it per data version and parameters, so a rerun only reads
     it back; a progress bar appears only while it is really being computed."""
     box = st.empty()
@@ -53,16 +52,14 @@ def fit_clusters(as_of: dt.date, k: int | str, attributes: tuple[str, ...]):
             widgets["bar"] = box.progress(0.0, text="Finding customer clusters ...")
         widgets["bar"].progress(min(max(fraction, 0.0), 1.0), text=message)
 
-    model = engine.fit_clusters(
-        state.cursor(), k=k, attributes=list(attributes), as_of=as_of, progress=progress
-    )
+    model = engine.fit_clusters(state.cursor(), params, as_of, progress=progress)
     box.empty()
     return model
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def load_points(version: int, as_of: dt.date, k: int | str, attributes: tuple[str, ...]) -> pd.DataFrame:
-    model = engine.fit_clusters(state.cursor(), k=k, attributes=list(attributes), as_of=as_of)
+def load_points(version: int, as_of: dt.date, params: engine.ClusterParams) -> pd.DataFrame:
+    model = engine.fit_clusters(state.cursor(), params, as_of)
     return engine.cluster_points(state.cursor(), model, as_of)
 
 
@@ -72,17 +69,8 @@ def load_attributes(version: int) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def load_cluster_members(
-    version: int, as_of: dt.date, k: int | str, attributes: tuple[str, ...]
-) -> pd.DataFrame:
-    cur = state.cursor()
-    table = engine.cluster_table(cur, k=k, attributes=list(attributes), as_of=as_of)
-    members = engine.segment_members(cur, None, as_of)
-    clusters = cur.execute(
-        f"SELECT customer_id, cluster, cluster_name FROM {engine.quote_ident(table)} ORDER BY customer_id"
-    ).df()
-    out = members.merge(clusters, on="customer_id", how="inner")
-    return out.sort_values(["cluster", "customer_id"], kind="stable").reset_index(drop=True)
+def load_cluster_members(version: int, as_of: dt.date, params: engine.ClusterParams) -> pd.DataFrame:
+    return engine.cluster_members(state.cursor(), params, as_of)
 
 
 # Readable headers for member tables; customer attributes not listed here get their column name in words.
@@ -204,7 +192,7 @@ components.kpi_row(
 )
 
 # controls inside the tabs below keep their values while their tab is closed (the cluster settings live in
-# CLUSTER_SETTINGS; dates and segment choices depend on the data and start afresh)
+# state.cluster_params(); dates and segment choices depend on the data and start afresh)
 components.keep_state(
     segments_treemap_size="customers", segments_heatmap_axis="f_score", segments_scatter_colour="cluster_name"
 )
@@ -291,32 +279,31 @@ with tab_rfm:
 with tab_clusters:
     if tab_clusters.open:
         attributes = load_attributes(version)
-        settings = st.session_state.get(CLUSTER_SETTINGS, {"k": "auto", "attributes": ()})
+        settings = state.cluster_params()
         c1, c2 = st.columns([1, 2])
         with c1:
             mode = st.radio(
                 "Number of clusters",
                 ["Automatic (best silhouette, 2-10)", "Choose"],
-                index=0 if settings["k"] == "auto" else 1,
+                index=0 if settings.k == "auto" else 1,
                 key="segments_k_mode",
             )
             k: int | str = "auto"
             if mode == "Choose":
-                k = st.slider(
-                    "k", 2, 10, value=settings["k"] if settings["k"] != "auto" else 4, key="segments_k"
-                )
+                k = st.slider("k", 2, 10, value=settings.k if settings.k != "auto" else 4, key="segments_k")
         with c2:
             chosen_attrs = st.multiselect(
                 "Also cluster on customer attributes",
                 list(attributes["column"]),
-                default=[a for a in settings["attributes"] if a in set(attributes["column"])],
+                default=[a for a in settings.attributes if a in set(attributes["column"])],
                 key="segments_cluster_attributes",
                 help="Numbers are scaled, categories one-hot encoded. Recency, frequency and monetary are "
                 "always used (log-transformed and scaled).",
             )
-        st.session_state[CLUSTER_SETTINGS] = {"k": k, "attributes": tuple(chosen_attrs)}
+        params = engine.ClusterParams(k=k, attributes=tuple(chosen_attrs))
+        state.set_cluster_params(params)
         try:
-            model = fit_clusters(as_of, k, tuple(chosen_attrs))
+            model = fit_clusters(as_of, params)
         except engine.EngineError as error:
             components.show_error(error)
             model = None
@@ -402,7 +389,7 @@ with tab_clusters:
                     charts_segments.k_selection_chart(model.silhouette_curve_, model.k_), width="stretch"
                 )
             with right:
-                points = load_points(version, as_of, k, tuple(chosen_attrs))
+                points = load_points(version, as_of, params)
                 colour_by = (
                     st.segmented_control(
                         "Colour by",
@@ -420,7 +407,7 @@ with tab_clusters:
                     + "."
                 )
             with st.expander("Cluster members with scores", icon=":material/table:"):
-                members = load_cluster_members(version, as_of, k, tuple(chosen_attrs))
+                members = load_cluster_members(version, as_of, params)
                 st.dataframe(
                     members.head(1000),
                     hide_index=True,

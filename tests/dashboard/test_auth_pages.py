@@ -4,6 +4,7 @@ provider users and the allow-list, and unexpected errors shown as an incident id
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -242,7 +243,7 @@ def test_unexpected_error_shows_an_incident_id_and_logs_the_traceback(tmp_path, 
     message = at.error[0].value
     assert "incident" in message and "Traceback" not in message and "secret" not in message
     incident = message.split("**")[1]
-    assert len(incident) == 8 and int(incident, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{8}", incident), incident  # an id to quote, nothing else
     records = [r for r in caplog.records if r.name == "segmint.incidents"]
     assert len(records) == 1 and incident in records[0].getMessage()
     assert records[0].exc_info[0] is RuntimeError

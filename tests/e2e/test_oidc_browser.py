@@ -3,22 +3,16 @@ provider (tests/oidc_provider.py), then Segmint's allow-list and roles, and log 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from engine import auth
-from tests.conftest import REPO, assert_no_exception, wait_for_app
+from tests.conftest import assert_no_exception, wait_for_app
 from tests.oidc_provider import Identity, OIDCProvider
+from tests.support.server import HOST, free_port, running_server
 
 pytestmark = pytest.mark.browser
 
@@ -30,24 +24,6 @@ STRANGER = Identity("eve@other.org", name="Eve")  # signed in at the provider, b
 
 NAV = '[data-testid="stSidebarNavLink"]'
 DATA = '[data-testid="stMetric"], [data-testid="stDataFrame"], [data-testid="stPlotlyChart"]'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("the app did not start: " + log.read_text()[-2000:])
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +39,8 @@ def oidc_app(sample_db_file, tmp_path_factory) -> Iterator[tuple[str, OIDCProvid
     users.write_text('[access]\nallowed_domains = ["example.com"]\ndefault_role = "viewer"\n')
     auth.add_user(users, ANALYST.email, "analyst", name=ANALYST.name)  # no password: provider only
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    port = free_port()
+    url = f"http://{HOST}:{port}"
     with OIDCProvider(CLIENT_ID, CLIENT_SECRET, url + "/oauth2callback", VIEWER) as provider:
         secrets_file = folder / "secrets.toml"
         secrets_file.write_text(
@@ -75,41 +51,16 @@ def oidc_app(sample_db_file, tmp_path_factory) -> Iterator[tuple[str, OIDCProvid
             f'client_secret = "{CLIENT_SECRET}"\n'
             f'server_metadata_url = "{provider.metadata_url}"\n'
         )
-        env = dict(os.environ, SEGMINT_DB=str(db), **{auth.USERS_ENV: str(users)})
         log_path = folder / "server.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "streamlit",
-                    "run",
-                    str(REPO / "dashboard" / "app.py"),
-                    "--server.port",
-                    str(port),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--server.headless",
-                    "true",
-                    "--browser.gatherUsageStats",
-                    "false",
-                    "--secrets.files",
-                    str(secrets_file),
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                _wait_healthy(url, proc, log_path)
-                yield url, provider
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        with running_server(
+            db,
+            log_path=log_path,
+            port=port,
+            env={auth.USERS_ENV: str(users)},
+            args=("--secrets.files", str(secrets_file)),
+        ) as server:
+            assert server.url == url
+            yield url, provider
     # A failed token exchange or ID-token check is only logged by the server (the browser just lands on
     # the prompt again): make it fail the run.
     server_log = log_path.read_text()

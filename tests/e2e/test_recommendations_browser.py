@@ -26,7 +26,9 @@ def test_pick_a_customer_and_see_recommendations_with_explanations(app_server, b
 
     page.get_by_role("combobox", name=re.compile("Customer")).click()
     page.keyboard.type("C0042")
-    page.wait_for_timeout(300)
+    page.get_by_role("option", name=re.compile("C0042")).first.wait_for(
+        timeout=30_000
+    )  # the list has filtered
     page.keyboard.press("Enter")
     page.get_by_text("Top 10 for C0042").wait_for(timeout=60_000)
     wait_for_app(page)

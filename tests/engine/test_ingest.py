@@ -99,15 +99,19 @@ def test_headerless_file_gets_column_names_and_content_mapping(con, tmp_path):
     assert staged.columns == ["column0", "column1", "column2", "column3"]
     assert staged.detected["header"] is False
     mapping = engine.suggest_mapping(con, staged, "orders")
-    assert mapping.columns["order_date"] == "column1"
-    assert mapping.columns["customer_id"] == "column0"
-    assert mapping.columns["amount"] == "column3"
+    # content alone is only ever a hint: suggested with its evidence, never applied silently
+    assert mapping.columns == {}
+    hints = {f: s["column"] for f, s in mapping.hints.items()}
+    assert hints["order_date"] == "column1"
+    assert hints["customer_id"] == "column0"
+    assert hints["amount"] == "column3"
+    assert all(s["score"] < engine.PRESELECT_SCORE for s in mapping.hints.values())
+    assert "content only" in mapping.hints["order_date"]["evidence"][0]
     assert mapping.date_formats["order_date"] == "yyyymmdd"
-    assert mapping.unsure  # content-only guesses must be confirmed
-    with pytest.raises(engine.IngestError, match="confirm"):
-        engine.load(con, staged, mapping, confirm=False)
+    with pytest.raises(engine.IngestError, match="order_date"):
+        engine.load(con, staged, mapping, confirm=True)
     assert engine.row_count(con, "orders") == 0
-    engine.load(con, staged, mapping, confirm=True)
+    engine.load(con, staged, engine.accept_suggestions(mapping), confirm=True)
     assert engine.row_count(con, "orders") == 3
 
 
@@ -127,7 +131,7 @@ def test_epoch_seconds_and_milliseconds(con, tmp_path):
     staged = stage(
         con, tmp_path, "events.csv", "user,item,ts,rating\nu1,i1,1704067200,4\nu2,i1,1704153600,5\n"
     )
-    mapping = engine.suggest_mapping(con, staged, "interactions")
+    mapping = engine.accept_suggestions(engine.suggest_mapping(con, staged, "interactions"))
     assert mapping.columns["timestamp"] == "ts"
     assert mapping.date_formats["timestamp"] == "epoch_s"
     engine.load(con, staged, mapping, confirm=True)
@@ -282,7 +286,7 @@ def test_ten_defects_reported_in_one_pass(con, tmp_path):
     text = (
         "order_id,customer_id,order_date,product_id,quantity,amount,campaign_id\n"
         "O1,C1,2024-01-01,P1,1,10,X\n"
-        "O2,,2024-01-02,P1,1,10,X\n"  # 1 missing customer
+        "O2,,2024-01-02,P1,1,10,X\n"  # a guest order: loads
         "O3,C1,notadate,P1,1,10,X\n"  # 2 bad date
         "O4,C1,2024-01-04,P1,one,10,X\n"  # 3 bad quantity
         "O5,C1,2024-01-05,P1,1,ten,X\n"  # 4 bad amount
@@ -291,15 +295,19 @@ def test_ten_defects_reported_in_one_pass(con, tmp_path):
         "O8,C1,2024-02-30,P1,1,10,X\n"  # 7 impossible date
         "O9,C1,2024-01-09,P1,1.5.5,10,X\n"  # 8 bad quantity format
         "O10,C1,2024-01-10,P1,1,1O.00,X\n"  # 9 letter O in amount
-        "O11,  ,2024-01-11,P1,1,10,X\n"  # 10 blank customer
+        "O11,  ,2024-01-11,P1,1,10,X\n"  # another guest order (blank customer)
+        "O12,C1,9999-12-31,P1,1,10,X\n"  # 9 placeholder date
+        "O13,C1,2024-01-13,P1,1,NaN,X\n"  # 10 not a finite amount
     )
     staged = stage(con, tmp_path, "ten.csv", text)
     report = engine.validate(con, staged, engine.suggest_mapping(con, staged, "orders"))
     assert report.rows_rejected == 10
-    assert report.rows_valid == 1
+    assert report.rows_valid == 3
     assert sum(i.rows for i in report.issues) == 10
     lines = sorted(line for i in report.issues for line, _ in i.examples)
-    assert lines == list(range(3, 13))
+    assert lines == [4, 5, 6, 7, 8, 9, 10, 11, 13, 14]
+    # the money of rejected rows whose amount is readable: O3, O4, O6, O8, O9, O12 at 10 each
+    assert report.rejected_money == {"amount": 60.0}
 
 
 def test_order_total_repeated_on_each_line_is_counted_once(con, tmp_path):

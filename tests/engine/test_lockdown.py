@@ -63,7 +63,7 @@ def test_the_store_connection_carries_the_lockdown_settings(con, tmp_path):
     assert spill == str(tmp_path / "store.duckdb.tmp")
     assert engine.allowed_directories(tmp_path / "store.duckdb") == [staging, engine.SAMPLE_DIR]
     assert engine.ingest.staging_dir(con) == staging
-    assert store.SAMPLE_DATA_DIR == engine.SAMPLE_DIR
+    assert store.SAMPLE_DIR == engine.SAMPLE_DIR == engine.sample.SAMPLE_DIR
 
 
 @pytest.fixture(scope="module")

@@ -30,3 +30,17 @@ def test_overview_kpis_by_hand(con):
     cohorts = engine.cohort_retention(con)
     jan = cohorts[pd.to_datetime(cohorts["cohort"]) == pd.Timestamp("2024-01-01")]
     assert jan[["months_since", "customers", "active"]].values.tolist() == [[0, 1, 1], [1, 1, 1]]
+
+
+def test_date_bounds_over_orders_and_over_orders_and_campaigns(con):
+    import datetime as dt
+
+    assert engine.data_bounds(con) is None and engine.date_span(con) is None
+    con.execute("""INSERT INTO campaigns (campaign_id, channel, date, spend)
+        VALUES ('c1', 'search', DATE '2023-12-30', 5), ('c1', 'search', DATE '2024-03-02', 5)""")
+    assert engine.data_bounds(con) is None  # orders only
+    assert engine.date_span(con) == (dt.date(2023, 12, 30), dt.date(2024, 3, 2))
+    con.execute("""INSERT INTO orders (order_id, customer_id, order_date, amount, is_return)
+        VALUES ('1', 'a', '2024-01-10 18:30', 10, false), ('2', 'b', '2024-04-01 09:00', 5, false)""")
+    assert engine.data_bounds(con) == (dt.date(2024, 1, 10), dt.date(2024, 4, 1))
+    assert engine.date_span(con) == (dt.date(2023, 12, 30), dt.date(2024, 4, 1))

@@ -156,7 +156,7 @@ def test_actions_come_from_rules_tables_with_overrides(persona_shop):
 
 
 def test_cluster_cards_carry_stability_and_profile_actions(persona_shop):
-    cards = engine.persona_cards(persona_shop, by="cluster", cluster_params={"k": 2})
+    cards = engine.persona_cards(persona_shop, by="cluster", cluster_params=engine.ClusterParams(k=2))
     assert len(cards) == 2
     assert all(c.stability is not None and c.stability > 0.9 for c in cards)
     recent = next(c for c in cards if c.levels["recency_days"] == "low")
@@ -168,10 +168,14 @@ def test_cluster_cards_carry_stability_and_profile_actions(persona_shop):
 
 
 def test_thresholds_change_what_is_claimed(persona_shop):
-    strict = engine.persona_cards(persona_shop, by="cluster", cluster_params={"k": 2}, min_lift=5.0)
+    strict = engine.persona_cards(
+        persona_shop, by="cluster", cluster_params=engine.ClusterParams(k=2), min_lift=5.0
+    )
     assert not any(c.traits["significant"].any() for c in strict)
     assert all("stands out" in c.evidence_note for c in strict)
-    tiny = engine.persona_cards(persona_shop, by="cluster", cluster_params={"k": 2}, min_group=1000)
+    tiny = engine.persona_cards(
+        persona_shop, by="cluster", cluster_params=engine.ClusterParams(k=2), min_group=1000
+    )
     assert all(c.traits.empty and "too few" in c.evidence_note for c in tiny)
 
 
@@ -181,7 +185,7 @@ def test_no_attributes_no_products_is_said(con):
         for i in range(120)
     )
     con.execute(f"INSERT INTO orders (order_id, customer_id, order_date, amount, is_return) VALUES {values}")
-    cards = engine.persona_cards(con, by="cluster", cluster_params={"k": 2})
+    cards = engine.persona_cards(con, by="cluster", cluster_params=engine.ClusterParams(k=2))
     assert all(c.evidence_note and "add customer attributes" in c.evidence_note for c in cards)
 
 
@@ -225,3 +229,36 @@ def test_whole_number_attributes_get_bins_that_do_not_overlap(sample_con):
         ranges.append((numbers[0], numbers[-1]))  # "age 30" is the range 30-30
     for (_, high), (low, _) in zip(ranges, ranges[1:], strict=False):
         assert low == high + 1, labels  # 18-29 then 30-44: no age in two bins
+
+
+def test_traits_come_as_values_a_page_can_word(persona_shop):
+    """Every tested trait carries its column and value; the description's standouts are those values."""
+    cards = engine.persona_cards(persona_shop)
+    tested = pd.concat([c.traits for c in cards], ignore_index=True)
+    assert list(tested.columns) == engine.TRAIT_COLUMNS
+    attributes = tested[tested["kind"] == "attribute"]
+    assert set(attributes["column"]) == {"region", "coin"}
+    assert set(attributes.loc[attributes["column"] == "region", "value"]) == {"North", "South"}
+    assert not attributes["is_range"].any()  # both are categories
+    assert (attributes["trait"] == attributes["column"] + " = " + attributes["value"]).all()
+    bought = tested[tested["kind"] != "attribute"]
+    assert (bought["column"] == bought["kind"]).all() and (bought["value"] == bought["trait"]).all()
+    assert set(bought.loc[bought["kind"] == "category", "value"]) <= {"Garden", "Books"}
+
+    heavy = max((c for c in cards if c.levels.get("recency_days") == "low"), key=lambda c: c.customers)
+    north = heavy.traits.set_index("trait").loc["region = North"]
+    assert engine.Standout("attribute", "region", "North", False, north["lift"]) in heavy.standouts
+    # the text and the values say the same thing
+    named = ", ".join(
+        f"{s.column} = {s.value} ({s.lift:.1f}x)" if s.kind == "attribute" else f"{s.value} ({s.lift:.1f}x)"
+        for s in heavy.standouts
+    )
+    assert heavy.description == f"{heavy.summary} Stand out for {named}."
+
+
+def test_numeric_attributes_come_as_ranges(sample_con):
+    cards = engine.persona_cards(sample_con, by="segment")
+    ages = pd.concat([c.traits for c in cards]).query("column == 'age'")
+    assert len(ages) and ages["is_range"].all()
+    assert (ages["trait"] == "age " + ages["value"]).all()
+    assert ages["value"].str.fullmatch(r"\d+(-\d+)?").all()

@@ -3,6 +3,8 @@ types) and segment migration."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -155,7 +157,7 @@ def blob_store(con):
 
 def test_fit_clusters_is_stored_and_joinable(blob_store):
     con, data = blob_store
-    model = engine.fit_clusters(con, attributes=["age"])
+    model = engine.fit_clusters(con, engine.ClusterParams(attributes=["age"]))
     assert model.k_ == 3
     params = dict(
         k="auto",
@@ -167,9 +169,9 @@ def test_fit_clusters_is_stored_and_joinable(blob_store):
         n_bootstrap=10,
     )
     assert engine.get_blob(con, "clusterer", params) is not None
-    again = engine.fit_clusters(con, attributes=["age"])
+    again = engine.fit_clusters(con, engine.ClusterParams(attributes=("age",)))
     assert np.array_equal(again.labels_, model.labels_)
-    table = engine.cluster_table(con, attributes=["age"])
+    table = engine.cluster_table(con, engine.ClusterParams(attributes=["age"]))
     rows = con.execute(
         f"SELECT c.cluster_name, count(*) FROM {engine.quote_ident(table)} c GROUP BY 1 ORDER BY 1"
     ).fetchall()
@@ -181,6 +183,30 @@ def test_fit_clusters_is_stored_and_joinable(blob_store):
     assert len(points) == 50 and {"x", "y", "cluster_name", "segment"} <= set(points.columns)
     with pytest.raises(engine.SchemaError, match="Unknown customer attribute"):
         engine.cluster_features(con, attributes=["nope"])
+    # members for export: every clustered customer once, with the label the model gave them
+    members = engine.cluster_members(con, engine.ClusterParams(attributes=["age"]))
+    by_model = dict(zip(features["customer_id"], model.labels_, strict=True))
+    assert sorted(members["customer_id"]) == sorted(by_model)
+    assert all(by_model[c] == k for c, k in zip(members["customer_id"], members["cluster"], strict=True))
+    assert members["cluster_name"].tolist() == [model.names_[k] for k in members["cluster"]]
+    assert {"segment", "recency_days", "r_score", "age"} <= set(members.columns)
+    assert list(members.index) == list(range(len(members)))
+    order = members[["cluster", "customer_id"]].apply(tuple, axis=1).tolist()
+    assert order == sorted(order)
+
+
+def test_cluster_params_are_one_value():
+    """Lists and tuples give the same settings (one stored result); the estimator gets every setting."""
+    a = engine.ClusterParams(k=3, attributes=["age"], k_range=[2, 6])
+    b = engine.ClusterParams(k=3, attributes=("age",), k_range=(2, 6))
+    assert a == b and hash(a) == hash(b)
+    with pytest.raises(AttributeError):
+        a.k = 4  # frozen
+    model = a.estimator()
+    assert (model.k, model.attributes, model.k_range, model.sample_size) == (3, ("age",), (2, 6), 5000)
+    assert (model.random_state, model.n_bootstrap) == (42, 10)
+    key = a.store_key(dt.date(2024, 12, 31))
+    assert key["as_of"] == "2024-12-31" and key["attributes"] == ["age"] and key["k_range"] == [2, 6]
 
 
 def test_customer_attributes_lists_usable_columns(blob_store):

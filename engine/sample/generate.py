@@ -1,21 +1,8 @@
-"""The deterministic sample-data generator (a made-up online shop) and its documented latent structure.
-
-``generate_sample(out_dir)`` writes six CSVs in canonical column names; the same seed gives the same bytes.
-``load_sample(con)`` loads the bundled CSVs in ``sample_data/`` into a store in one transaction.
-
-The shop has hidden customer types with their own recency/frequency/monetary profiles, category tastes
-and attribute skews, campaigns with known returns on spend and one A/B test with a known effect; all of
-it is described in ``SAMPLE_STRUCTURE`` (and ``sample_data/README.md``) so that features built on the
-sample can be checked against the truth. The true type of each customer is written to
-``truth_customer_types.csv``, which is never loaded into the store.
-"""
+"""Draw the sample shop's files from its structure (``spec``): the same seed gives the same bytes."""
 
 from __future__ import annotations
 
-import csv
-import shutil
 import sys
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,349 +10,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.schema import LOAD_ID_COLUMN, TABLES
-from engine.store import (
-    Connection,
-    bump_data_version,
-    canonical_columns,
-    quote_ident,
-    quote_literal,
-    set_meta,
-    transaction,
+from engine.sample.spec import (
+    ACQUISITION_CHANNELS,
+    AGE_BAND_CONVERSION,
+    AGE_BANDS,
+    BLACK_FRIDAY_FACTOR,
+    BLACK_FRIDAY_FROM_DAY,
+    CAMPAIGNS,
+    CATEGORIES,
+    CATEGORY_PRICE,
+    CHANNEL_COSTS,
+    CUSTOMER_TYPES,
+    DEVICE_CONVERSION,
+    DEVICE_SHARE,
+    DEVICES,
+    END_DATE,
+    EXPERIMENT,
+    GROWTH,
+    GROWTH_FROM,
+    HOURLY_ORDER_WEIGHTS,
+    MONTH_WEIGHTS,
+    ORDER_SHARE_WITH_CAMPAIGN,
+    PRODUCT_ADJECTIVES,
+    PRODUCT_NOUNS,
+    PRODUCTS_PER_CATEGORY,
+    RATING_PROBABILITY,
+    RATING_RULE,
+    REGION_SHARE,
+    REGIONS,
+    RETURN_SHARE,
+    REVIEWS_PER_CUSTOMER,
+    SAMPLE_STRUCTURE,
+    START_DATE,
+    WEEKDAY_WEIGHTS,
 )
-
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
-
-# Files written by ``generate_sample``: the six canonical tables plus the truth file used by tests.
-SAMPLE_TABLES = ("customers", "products", "orders", "interactions", "campaigns", "experiments")
-TRUTH_FILE = "truth_customer_types.csv"
-
-START_DATE = date(2024, 1, 1)
-END_DATE = date(2025, 12, 31)  # the last order day: results on the sample never depend on today
-
-CATEGORIES = (
-    "Electronics",
-    "Jewelry",
-    "Sports & Outdoors",
-    "Garden",
-    "Home & Kitchen",
-    "Fashion",
-    "Toys & Games",
-    "Beauty",
-    "Health",
-    "Books",
-    "Pet Supplies",
-    "Grocery",
-)
-# Median list price per category (prices within a category are log-normal around it).
-CATEGORY_PRICE = (220.0, 160.0, 65.0, 50.0, 45.0, 40.0, 28.0, 24.0, 18.0, 14.0, 16.0, 7.0)
-PRODUCTS_PER_CATEGORY = 25
-
-# Customer types. ``taste`` is the Dirichlet weight over CATEGORIES (unlisted categories get 0.15).
-# ``recency_days`` and ``orders`` are the medians the generator draws around; ``aov`` (average order
-# value) follows from tastes and prices and is the median measured with seed 42. Tests check orderings.
-CUSTOMER_TYPES: dict[str, dict] = {
-    "champions": {
-        "share": 0.08,
-        "description": "Recent, very frequent, high spend; skew to age 35-54 and loyalty members.",
-        "recency_days": 6,
-        "orders": 15,
-        "aov": 145.0,
-        "taste": {"Electronics": 3.0, "Fashion": 3.0, "Home & Kitchen": 2.0, "Beauty": 1.5},
-        "age": (35, 54),
-        "loyalty_rate": 0.85,
-        "channels": {"organic": 0.4, "email": 0.3, "paid_search": 0.2, "social": 0.1},
-        "female_rate": 0.5,
-        "price_tilt": 0.5,
-        "lines": 0.3,
-    },
-    "loyal_regulars": {
-        "share": 0.20,
-        "description": "Steady monthly-ish buyers with mid-size baskets; home, books and garden.",
-        "recency_days": 40,
-        "orders": 5,
-        "aov": 49.0,
-        "taste": {"Home & Kitchen": 3.0, "Books": 3.0, "Garden": 2.0, "Health": 1.0},
-        "age": (40, 70),
-        "loyalty_rate": 0.55,
-        "channels": {"organic": 0.45, "email": 0.3, "referral": 0.15, "paid_search": 0.1},
-        "female_rate": 0.55,
-        "price_tilt": 0.0,
-        "lines": 0.25,
-    },
-    "bargain_hunters": {
-        "share": 0.16,
-        "description": "Frequent but small discounted baskets in grocery, pet, health and toys; skew to age 18-34.",
-        "recency_days": 14,
-        "orders": 9,
-        "aov": 23.5,
-        "taste": {"Grocery": 4.0, "Pet Supplies": 3.0, "Health": 2.0, "Toys & Games": 1.5},
-        "age": (18, 34),
-        "loyalty_rate": 0.25,
-        "channels": {"affiliate": 0.4, "social": 0.3, "paid_search": 0.2, "organic": 0.1},
-        "female_rate": 0.5,
-        "price_tilt": -1.0,
-        "lines": 0.15,
-    },
-    "big_spenders": {
-        "share": 0.12,
-        "description": "Occasional but large orders of electronics and jewelry; skew to age 45-64, region Capital.",
-        "recency_days": 160,
-        "orders": 2,
-        "aov": 252.0,
-        "taste": {"Electronics": 4.0, "Jewelry": 4.0, "Sports & Outdoors": 1.5},
-        "age": (45, 64),
-        "loyalty_rate": 0.2,
-        "channels": {"paid_search": 0.5, "organic": 0.3, "display": 0.2},
-        "female_rate": 0.4,
-        "price_tilt": 1.0,
-        "lines": 0.15,
-    },
-    "lapsed": {
-        "share": 0.25,
-        "description": "Bought in 2024 only, then stopped; toys, sports and fashion; mostly acquired via social.",
-        "recency_days": 540,
-        "orders": 2,
-        "aov": 55.0,
-        "taste": {"Toys & Games": 3.0, "Sports & Outdoors": 2.5, "Fashion": 1.5},
-        "age": (25, 60),
-        "loyalty_rate": 0.05,
-        "channels": {"social": 0.5, "display": 0.25, "paid_search": 0.25},
-        "female_rate": 0.5,
-        "price_tilt": 0.0,
-        "lines": 0.15,
-    },
-    "new": {
-        "share": 0.15,
-        "description": "Signed up in the last 90 days, one or two orders; beauty and books; skew to age 18-29, female.",
-        "recency_days": 18,
-        "orders": 1,
-        "aov": 25.0,
-        "taste": {"Beauty": 4.0, "Books": 2.0, "Fashion": 1.0},
-        "age": (18, 29),
-        "loyalty_rate": 0.1,
-        "channels": {"social": 0.6, "email": 0.2, "paid_search": 0.2},
-        "female_rate": 0.7,
-        "price_tilt": 0.0,
-        "lines": 0.1,
-    },
-    "prospects": {
-        "share": 0.04,
-        "description": "Signed up but never ordered (no rows in orders).",
-        "recency_days": None,
-        "orders": 0,
-        "aov": None,
-        "taste": {},
-        "age": (18, 70),
-        "loyalty_rate": 0.0,
-        "channels": {"social": 0.4, "organic": 0.3, "email": 0.3},
-        "female_rate": 0.5,
-        "price_tilt": 0.0,
-        "lines": 0.0,
-    },
-}
-REGIONS = ("North", "South", "East", "West", "Capital")
-ACQUISITION_CHANNELS = ("organic", "email", "paid_search", "social", "display", "affiliate", "referral")
-
-# Campaigns: true ROAS (revenue / spend) aimed at; ROI = ROAS - 1. Windows are inclusive date ranges;
-# ``days``: 'all', 'weekdays' or 'tue_thu' (the newsletter goes out on Tuesdays and Thursdays).
-CAMPAIGNS: tuple[dict, ...] = (
-    {
-        "id": "CMP01",
-        "name": "Weekly Newsletter",
-        "channel": "email",
-        "daily_spend": 0.0,
-        "roas": None,
-        "windows": [("2024-01-01", "2025-12-31")],
-        "days": "tue_thu",
-        "sends": 12000,
-    },
-    {
-        "id": "CMP02",
-        "name": "Winback Email",
-        "channel": "email",
-        "daily_spend": 15.0,
-        "roas": 6.0,
-        "windows": [("2024-03-01", "2025-12-31")],
-        "days": "weekdays",
-    },
-    {
-        "id": "CMP03",
-        "name": "Brand Search",
-        "channel": "paid_search",
-        "daily_spend": 120.0,
-        "roas": 4.5,
-        "windows": [("2024-01-01", "2025-12-31")],
-        "days": "all",
-    },
-    {
-        "id": "CMP04",
-        "name": "Generic Search",
-        "channel": "paid_search",
-        "daily_spend": 250.0,
-        "roas": 1.4,
-        "windows": [("2024-01-01", "2025-12-31")],
-        "days": "all",
-    },
-    {
-        "id": "CMP05",
-        "name": "Holiday Gift Guide",
-        "channel": "social",
-        "daily_spend": 400.0,
-        "roas": 2.8,
-        "windows": [("2024-11-01", "2024-12-31"), ("2025-11-01", "2025-12-31")],
-        "days": "all",
-    },
-    {
-        "id": "CMP06",
-        "name": "Prospecting Video",
-        "channel": "social",
-        "daily_spend": 180.0,
-        "roas": 0.55,
-        "windows": [("2024-04-01", "2025-06-30")],
-        "days": "all",
-    },
-    {
-        "id": "CMP07",
-        "name": "Retargeting",
-        "channel": "display",
-        "daily_spend": 90.0,
-        "roas": 3.5,
-        "windows": [("2024-02-01", "2025-12-31")],
-        "days": "all",
-    },
-    {
-        "id": "CMP08",
-        "name": "Awareness Banners",
-        "channel": "display",
-        "daily_spend": 150.0,
-        "roas": 0.35,
-        "windows": [("2024-06-01", "2025-03-31")],
-        "days": "all",
-    },
-    {
-        "id": "CMP09",
-        "name": "Affiliate Partners",
-        "channel": "affiliate",
-        "daily_spend": 60.0,
-        "roas": 2.2,
-        "windows": [("2024-01-01", "2025-12-31")],
-        "days": "all",
-    },
-    {
-        "id": "CMP10",
-        "name": "Summer Influencers",
-        "channel": "social",
-        "daily_spend": 200.0,
-        "roas": 0.8,
-        "windows": [("2024-06-01", "2024-08-31"), ("2025-06-01", "2025-08-31")],
-        "days": "all",
-    },
-)
-CHANNEL_COSTS = {  # cost per thousand impressions, click-through rate, average order value
-    "email": (2.0, 0.03, 60.0),
-    "paid_search": (25.0, 0.05, 70.0),
-    "social": (8.0, 0.012, 65.0),
-    "display": (4.0, 0.004, 60.0),
-    "affiliate": (6.0, 0.01, 55.0),
-}
-AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
-AGE_BAND_CONVERSION = (0.7, 1.0, 1.25, 1.15, 0.85)  # relative conversion rate per age band
-DEVICES = ("mobile", "desktop", "tablet")
-DEVICE_SHARE = (0.6, 0.3, 0.1)
-DEVICE_CONVERSION = (0.8, 1.4, 1.0)  # desktop converts best, mobile worst
-
-EXPERIMENT = {
-    "experiment_id": "checkout_redesign",
-    "exposures_per_variant": 2300,
-    "control_rate": 0.10,
-    "treatment_rate": 0.13,
-    "revenue_mean": 60.0,
-    "start": "2025-10-01",
-    "days": 70,
-}
-
-# Relative order volume per hour of the day, 00:00 to 23:00 (busiest in the evening).
-HOURLY_ORDER_WEIGHTS = "1 .6 .4 .3 .3 .4 .8 1.5 2.2 2.8 3 3.2 3.5 3.3 3 3 3.2 3.6 4.2 4.8 5 4.4 3.2 1.8"
-ORDER_SHARE_WITH_CAMPAIGN = 0.3
-RETURN_SHARE = 0.02
-RATING_PROBABILITY = 0.75  # each distinct purchased product is rated with this probability
-REVIEWS_PER_CUSTOMER = 5.8  # mean explicit ratings of products the customer did not buy
-RATING_RULE = {"base": 3.0, "category": 0.7, "product": 1.0, "noise": 0.4}
-
-SAMPLE_STRUCTURE: dict = {
-    "seed": 42,
-    "period": {"first_order_day": START_DATE.isoformat(), "last_order_day": END_DATE.isoformat()},
-    "customers": 5000,
-    "products": len(CATEGORIES) * PRODUCTS_PER_CATEGORY,
-    "categories": {name: price for name, price in zip(CATEGORIES, CATEGORY_PRICE, strict=True)},
-    "customer_types": {
-        name: {
-            "share": spec["share"],
-            "description": spec["description"],
-            "median_recency_days": spec["recency_days"],
-            "median_orders": spec["orders"],
-            "median_aov": spec["aov"],
-            "favourite_categories": list(spec["taste"]),
-            "age_range": spec["age"],
-            "loyalty_rate": spec["loyalty_rate"],
-            "acquisition_channels": spec["channels"],
-            "female_rate": spec["female_rate"],
-        }
-        for name, spec in CUSTOMER_TYPES.items()
-    },
-    "rfm_order": {
-        # documented orderings of the per-type medians (tested on the generated data)
-        "recency_days_ascending": [
-            "champions",
-            "bargain_hunters",
-            "loyal_regulars",
-            "big_spenders",
-            "lapsed",
-        ],
-        "orders_descending": ["champions", "bargain_hunters", "loyal_regulars", "big_spenders"],
-        "aov_descending": ["big_spenders", "champions", "loyal_regulars", "bargain_hunters"],
-        "monetary_descending": [
-            "champions",
-            "big_spenders",
-            "loyal_regulars",
-            "bargain_hunters",
-            "lapsed",
-            "new",
-        ],
-    },
-    "orders": {
-        "seasonality": "weekends +20-25%, November x1.5 (Black Friday week x2.2), December x1.7, "
-        "January-February low; 2025 about 8% above 2024",
-        "campaign_share": ORDER_SHARE_WITH_CAMPAIGN,
-        "return_share": RETURN_SHARE,
-        "returns": "order_id 'R' + original number, negative quantity and amount, 3-30 days after the purchase",
-    },
-    "interactions": {
-        "rating_probability": RATING_PROBABILITY,
-        "reviews_per_customer": REVIEWS_PER_CUSTOMER,
-        "rating_rule": "round(base + category * log(12 * customer's taste for the category) + product * "
-        "log(product appeal to the customer's type / category mean appeal) + N(0, noise)), clipped 1-5",
-        "rating_parameters": RATING_RULE,
-    },
-    "campaigns": {
-        c["id"]: {
-            "name": c["name"],
-            "channel": c["channel"],
-            "true_roas": c["roas"],
-            "profitable": None if c["roas"] is None else c["roas"] > 1.0,
-            "daily_spend": c["daily_spend"],
-            "windows": c["windows"],
-        }
-        for c in CAMPAIGNS
-    },
-    "campaign_dimensions": {
-        "age_band": dict(zip(AGE_BANDS, AGE_BAND_CONVERSION, strict=True)),
-        "device": dict(zip(DEVICES, DEVICE_CONVERSION, strict=True)),
-    },
-    "experiment": dict(EXPERIMENT),
-}
-
+from engine.store import SAMPLE_DIR
 
 # ---------------------------------------------------------------- helpers
 
@@ -377,13 +56,13 @@ def _days(start: str | date, end: str | date) -> np.ndarray:
 def _day_weights(days: np.ndarray) -> np.ndarray:
     """Relative order volume per day: weekly rhythm, yearly season with a Nov/Dec peak, slight growth."""
     dow = (days.astype("int64") + 3) % 7  # 0 = Monday
-    weekly = np.array([1.0, 0.95, 0.95, 1.0, 1.05, 1.2, 1.25])[dow]
+    weekly = np.array(WEEKDAY_WEIGHTS)[dow]
     month = days.astype("datetime64[M]").astype("int64") % 12
-    monthly = np.array([0.8, 0.8, 0.9, 0.95, 1.0, 0.95, 0.9, 0.9, 1.0, 1.05, 1.5, 1.7])[month]
+    monthly = np.array(MONTH_WEIGHTS)[month]
     day_of_month = (days - days.astype("datetime64[M]")).astype("int64") + 1
-    black_friday = (month == 10) & (day_of_month >= 24)
-    growth = np.where(days >= np.datetime64("2025-01-01"), 1.08, 1.0)
-    return weekly * monthly * np.where(black_friday, 1.5, 1.0) * growth
+    black_friday = (month == 10) & (day_of_month >= BLACK_FRIDAY_FROM_DAY)
+    growth = np.where(days >= np.datetime64(GROWTH_FROM), GROWTH, 1.0)
+    return weekly * monthly * np.where(black_friday, BLACK_FRIDAY_FACTOR, 1.0) * growth
 
 
 def _choose(rng: np.random.Generator, cumulative: np.ndarray) -> np.ndarray:
@@ -426,23 +105,8 @@ def _products(rng: np.random.Generator) -> pd.DataFrame:
     n = category.size
     price = np.array(CATEGORY_PRICE)[category] * np.exp(rng.normal(0.0, 0.45, n))
     price = np.round(np.maximum(price, 1.0), 0) - 0.01
-    adjectives = np.array(
-        "Classic Premium Everyday Compact Deluxe Eco Smart Pro Mini Family Travel Essential Signature".split()
-    )
-    nouns = {
-        "Electronics": ["Headphones", "Speaker", "Tablet", "Camera", "Smartwatch", "Charger", "Monitor"],
-        "Jewelry": ["Necklace", "Ring", "Bracelet", "Earrings", "Watch", "Pendant"],
-        "Sports & Outdoors": ["Tent", "Yoga Mat", "Backpack", "Running Shoes", "Bike Light", "Dumbbells"],
-        "Garden": ["Planter", "Hose", "Pruner", "Seed Kit", "Bird Feeder", "Lantern"],
-        "Home & Kitchen": ["Knife Set", "Blender", "Kettle", "Pan", "Towel Set", "Lamp", "Cushion"],
-        "Fashion": ["Jacket", "Sneakers", "Scarf", "Jeans", "Dress", "Handbag", "Sweater"],
-        "Toys & Games": ["Puzzle", "Board Game", "Building Set", "Plush", "Drone", "Card Game"],
-        "Beauty": ["Serum", "Lipstick", "Moisturiser", "Perfume", "Face Mask", "Palette"],
-        "Health": ["Vitamins", "Protein", "First Aid Kit", "Thermometer", "Massager", "Tea"],
-        "Books": ["Novel", "Cookbook", "Biography", "Atlas", "Comic", "Guide"],
-        "Pet Supplies": ["Dog Food", "Cat Litter", "Pet Bed", "Chew Toy", "Leash", "Cat Tree"],
-        "Grocery": ["Coffee", "Olive Oil", "Pasta", "Chocolate", "Granola", "Spice Mix", "Honey"],
-    }
+    adjectives = np.array(PRODUCT_ADJECTIVES)
+    nouns = PRODUCT_NOUNS
     adj = adjectives[rng.integers(0, adjectives.size, n)]
     within = np.tile(np.arange(PRODUCTS_PER_CATEGORY), n_cat)
     names = np.array(
@@ -495,7 +159,8 @@ def _customers(rng: np.random.Generator, n_customers: int, end_offset: int) -> _
     gender = np.where(female, "female", "male")
     gender[rng.random(n_customers) < 0.02] = "other"
     region_p = np.tile([0.2, 0.2, 0.2, 0.2, 0.2], (len(specs), 1))
-    region_p[type_names.index("big_spenders")] = [0.12, 0.12, 0.12, 0.12, 0.52]
+    for name, shares in REGION_SHARE.items():
+        region_p[type_names.index(name)] = shares
     region = np.array(REGIONS)[_choose(rng, np.cumsum(region_p[ctype], axis=1))]
     chan_p = np.array([[s["channels"].get(c, 0.0) for c in ACQUISITION_CHANNELS] for s in specs])
     chan_p = 0.85 * chan_p + 0.15 / len(ACQUISITION_CHANNELS)
@@ -875,93 +540,6 @@ def _experiment_rows(rng: np.random.Generator, cust_ids: np.ndarray, signup: np.
     return frame.sort_values(["exposure_date", "customer_id"], kind="stable").reset_index(drop=True)
 
 
-# ---------------------------------------------------------------- loading
-
-
-def _csv_header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        return next(csv.reader(handle))
-
-
-def load_sample(con: Connection, sample_dir: str | Path | None = None) -> dict[str, int]:
-    """Replace every canonical table with the bundled sample data, in one transaction.
-
-    Missing CSVs are generated first (into ``sample_dir``, default ``SAMPLE_DIR``). Canonical columns are
-    cast to their canonical types, other columns are kept as extra columns, ``orders.is_return`` is derived
-    (quantity < 0 or amount < 0), each table gets a ``_loads`` row marked as sample, the meta flags
-    ``sample_loaded``/``user_data`` are set and the data version is bumped once.
-
-    Parameters
-    ----------
-    con : store connection (or cursor).
-    sample_dir : folder holding the sample CSVs; defaults to the bundled ``sample_data/``.
-
-    Returns
-    -------
-    dict
-        Rows loaded per table.
-    """
-    folder = Path(sample_dir) if sample_dir is not None else SAMPLE_DIR
-    if not all((folder / f"{name}.csv").exists() for name in SAMPLE_TABLES):
-        generate_sample(folder)
-    if folder.resolve() == SAMPLE_DIR.resolve():
-        return _load_folder(con, folder)
-    # The store reads files only in its staging folder and the bundled sample folder: read a copy.
-    from engine.ingest import staging_dir
-
-    copy = staging_dir(con) / f"sample_{uuid.uuid4().hex[:12]}"
-    copy.mkdir()
-    try:
-        for name in SAMPLE_TABLES:
-            shutil.copyfile(folder / f"{name}.csv", copy / f"{name}.csv")
-        return _load_folder(con, copy)
-    finally:
-        shutil.rmtree(copy, ignore_errors=True)
-
-
-def _load_folder(con: Connection, folder: Path) -> dict[str, int]:
-    """Load the sample CSVs of ``folder`` (one the store may read) in one transaction."""
-    loaded: dict[str, int] = {}
-    with transaction(con):
-        version = bump_data_version(con)
-        next_id = int(con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM _loads").fetchone()[0])
-        for offset, name in enumerate(SAMPLE_TABLES):
-            table = TABLES[name]
-            path = folder / f"{name}.csv"
-            header = _csv_header(path)
-            canonical = dict(canonical_columns(table))
-            types = ", ".join(
-                f"{quote_literal(col)}: {quote_literal(canonical[col])}" for col in header if col in canonical
-            )
-            source = f"read_csv({quote_literal(str(path))}, header = true, types = {{{types}}})"
-            select = []
-            for col, sql_type in canonical.items():
-                if col == "is_return":
-                    expr = "coalesce(quantity < 0 OR amount < 0, false)"
-                elif col in header:
-                    expr = f"CAST({quote_ident(col)} AS {sql_type})"
-                else:
-                    expr = f"CAST(NULL AS {sql_type})"
-                select.append(f"{expr} AS {quote_ident(col)}")
-            select += [quote_ident(col) for col in header if col not in canonical and col != LOAD_ID_COLUMN]
-            load_id = next_id + offset
-            select.append(f"CAST({load_id} AS BIGINT) AS {quote_ident(LOAD_ID_COLUMN)}")
-            rows_before = int(con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])
-            con.execute(
-                f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT {', '.join(select)} FROM {source}"
-            )
-            rows = int(con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])
-            con.execute(
-                "INSERT INTO _loads (load_id, table_name, file_name, mode, rows_read, rows_loaded, rows_rejected,"
-                " rows_before, rows_after, data_version, is_sample) VALUES (?, ?, ?, 'replace', ?, ?, 0, ?, ?, ?, true)",
-                [load_id, name, path.name, rows, rows, rows_before, rows, version],
-            )
-            loaded[name] = rows
-        set_meta(con, "sample_loaded", "1")
-        set_meta(con, "user_data", "0")
-    return loaded
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m engine.sample [out_dir]``: write the sample CSVs (default: the bundled folder)."""
     args = sys.argv[1:] if argv is None else argv
@@ -971,7 +549,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["generate_sample", "load_sample", "SAMPLE_STRUCTURE", "SAMPLE_DIR"]
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+__all__ = ["generate_sample"]

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests, the benchmarks and the screenshot script."""

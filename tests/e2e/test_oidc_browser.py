@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine import auth
-from tests.conftest import assert_no_exception, wait_for_app
+from tests.conftest import REPO, assert_no_exception, wait_for_app
 from tests.oidc_provider import Identity, OIDCProvider
 from tests.support.server import HOST, free_port, running_server
 

@@ -55,8 +55,6 @@ DEFAULT_LEARNER = "x"
 DEFAULT_FOLDS = 5
 DEFAULT_BOOTSTRAP = 200
 DEFAULT_SEED = 42
-# Raised whenever what is computed changes, so stored results of older code are not shown.
-UPLIFT_CODE_VERSION = 3
 
 MIN_UNITS_PER_ARM = 500  # below this a decile holds under 50 units per arm: its uplift is noise
 MIN_OUTCOMES_PER_ARM = 30  # units with a non-zero outcome in each arm
@@ -1414,7 +1412,6 @@ def _params(
         "learner": learner,
         "folds": folds,
         "seed": seed,
-        "code": UPLIFT_CODE_VERSION,
     }
 
 
@@ -1757,7 +1754,6 @@ __all__ = [
     "MIN_OUTCOMES_PER_ARM",
     "BALANCE_LIMIT",
     "OUTCOME_WORDS",
-    "UPLIFT_CODE_VERSION",
     "BalanceCheck",
     "UpliftChecks",
     "UpliftEvaluation",

@@ -23,6 +23,7 @@ PAGES = {
         st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/recommend:"),
         st.Page(PAGES_DIR / "campaigns.py", title="Campaigns", icon=":material/campaign:"),
         st.Page(PAGES_DIR / "experiments.py", title="Experiments", icon=":material/science:"),
+        st.Page(PAGES_DIR / "targeting.py", title="Targeting", icon=":material/ads_click:"),
     ],
     "Manage": [
         st.Page(PAGES_DIR / "data.py", title="Data", icon=":material/upload_file:"),

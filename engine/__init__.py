@@ -30,6 +30,7 @@ _LAZY = (
     "experiments",
     "report",
 )
+_LAZY += ("uplift",)  # who to target (engine/uplift.py)
 
 
 def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:

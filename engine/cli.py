@@ -22,7 +22,8 @@ segmint recommend --top N --out FILE [--model auto|item_similarity|item_cosine|a
              [--train-until YYYY-MM-DD]   every customer's top N as CSV
 segmint report overview|segments|personas|campaigns|experiments|recommendations [--from DATE --to DATE]
                [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
-segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins"""
+segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
+segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target"""
 
 
 def _run(argv: list[str]) -> int:
@@ -248,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
             from engine.report import report_command
 
             return report_command(rest)
+        if command == "uplift":
+            from engine.uplift import uplift_command
+
+            return uplift_command(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,7 +8,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-PAGES = ["overview", "segments", "personas", "recommendations", "campaigns", "experiments", "data"]
+PAGES = [
+    "overview",
+    "segments",
+    "personas",
+    "recommendations",
+    "campaigns",
+    "experiments",
+    "targeting",
+    "data",
+]
 
 
 def run_page(page: str) -> AppTest:

@@ -1,0 +1,76 @@
+"""The Targeting page through AppTest on generated tests: who responds, honesty when nobody stands out, the
+decision slider, the list download, and no chart when the checks fail."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import engine
+from tests.dashboard.test_app_pages import APP
+from tests.uplift_data import email_test, store_with_test
+
+PAGE = "app_pages/targeting.py"
+
+
+@pytest.fixture
+def targeting_db(empty_app_db, tmp_path):
+    """The app's store holding one generated test (made with ``frame_kw``) and nothing else."""
+
+    def make(**frame_kw):
+        con = engine.connect(empty_app_db, shared=False)
+        store_with_test(con, tmp_path, email_test(**frame_kw))
+        con.close()
+        return empty_app_db
+
+    return make
+
+
+def _open() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_page_finds_who_responds_and_offers_the_list(targeting_db):
+    db = targeting_db()
+    at = _open()
+    assert at.title[0].value.endswith("Who to target")
+    assert at.selectbox(key="uplift_control_mail_Mens E-Mail").value == "No E-Mail"
+    assert any("keeps" in s.value and "of the extra visits" in s.value for s in at.success)
+    metrics = _metrics(at)
+    con = engine.connect(db, shared=False)
+    result = engine.analyse_uplift(con, "mail", "Mens E-Mail", "No E-Mail", "visit")
+    con.close()
+    assert metrics["Better than random?"] == "Yes"
+    assert metrics["Top 30% keeps"] == f"{result.evaluation.kept_share * 100:.0f}%"
+    assert metrics["Top tenth vs average"] == f"{result.evaluation.top_decile_ratio:.2f}x"
+    assert metrics["Sent to"] == "1,800"
+    assert len(at.get("plotly_chart")) >= 5  # balance, gain, deciles, Qini, profit, profiles
+    assert at.get("download_button")
+    at.slider(key="uplift_share").set_value(50).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _metrics(at)["Sent to"] == "3,000"
+
+
+def test_page_says_targeting_does_not_beat_treating_everyone(targeting_db):
+    targeting_db(responding_region=None, everyone_uplift=0.06)
+    at = _open()
+    assert any("does no better than random" in i.value for i in at.info)
+    assert any("Treat everyone" in m.value for m in at.markdown)
+    assert _metrics(at)["Better than random?"] == "No"
+
+
+def test_page_stops_with_a_clear_message_when_the_split_is_off(targeting_db):
+    targeting_db(rows=5000, treated_share=0.6, seed=2)
+    at = _open()
+    assert any("sample-ratio mismatch" in w.value for w in at.warning)
+    assert "Better than random?" not in _metrics(at)
+    assert len(at.get("plotly_chart")) <= 1  # only the balance chart of the checks

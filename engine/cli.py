@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +12,8 @@ from engine.errors import EngineError
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
-USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --server.port 8600)
+USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --server.port 8600); this computer only
+             [--unsafe-no-login]          unless a login is configured, or this flag is given
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
              [--mode replace|append] [--accept-suggestions] [--yes]
 segmint sample                         reset the store to the bundled sample data
@@ -27,9 +26,11 @@ segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL -
 
 
 def _run(argv: list[str]) -> int:
-    """Start Streamlit on the dashboard; every other option and STREAMLIT_* variable passes through."""
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), *argv]
-    return subprocess.call(command, env=os.environ.copy())
+    """Become the Streamlit server for the dashboard with safe settings (``engine.serve``); every other
+    option and STREAMLIT_* variable passes through."""
+    from engine import serve
+
+    return serve.run(argv)
 
 
 def _parse_maps(items: list[str]) -> dict[str, str]:

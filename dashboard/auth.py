@@ -34,12 +34,6 @@ class _Status:
     error: access.AccessConfigError | None = None
 
 
-@st.cache_resource(show_spinner=False)
-def _throttle() -> access.LoginThrottle:
-    """One failed-attempt counter per server process, shared by every session."""
-    return access.LoginThrottle()
-
-
 def oidc_configured() -> bool:
     """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section (identity-provider login)."""
     return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
@@ -158,21 +152,23 @@ def signed_in() -> access.Account | None:
 
 def _password_login(config: access.AccessConfig, email: str, password: str) -> None:
     key = access.normalise_email(email, strict=False)
-    throttle = _throttle()
-    wait = throttle.retry_after(key)
+    client = st.context.ip_address or "this computer"  # None when the visitor connects from localhost
+    guard = access.SIGN_IN_GUARD
+    wait, why = guard.retry_after(key, client)
     if wait > 0:
+        origin = "this address" if why == "address" else "your network address"
         st.error(
-            f"Too many failed attempts for this address. Try again in {math.ceil(wait / 60)} minute(s).",
+            f"Too many failed attempts for {origin}. Try again in {math.ceil(wait / 60)} minute(s).",
             icon=":material/timer:",
         )
         return
     signed = access.authenticate(config, key, password)
     if signed is None:
-        throttle.failed(key)
-        server_log("segmint.auth").warning("Failed sign-in for %r", key)
+        guard.failed(key, client)
+        server_log("segmint.auth").warning("Failed sign-in for %r from %s", key, client)
         st.error("Wrong email or password.", icon=":material/error:")
         return
-    throttle.succeeded(key)
+    guard.succeeded(key)
     entry = config.user(signed.email)
     st.session_state[SESSION_KEY] = (signed.email, time.monotonic(), _fingerprint(entry.password_hash))
     server_log("segmint.auth").info("Signed in: %s (%s)", signed.email, signed.role)

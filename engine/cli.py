@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine import ingest, store
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreBusyError
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
@@ -43,7 +43,7 @@ def _parse_maps(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _load(argv: list[str]) -> int:
+def _load(argv: list[str], con: store.Connection | None = None) -> int:
     parser = argparse.ArgumentParser(prog="segmint load", description="Load a file into a canonical table.")
     parser.add_argument("file")
     parser.add_argument(
@@ -74,7 +74,12 @@ def _load(argv: list[str]) -> int:
     )
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(argv)
-    con = store.connect(args.db)
+    try:
+        con = con if con is not None else store.connect(args.db)
+    except StoreBusyError as busy:  # a running dashboard holds the store: it does the load (engine.inbox)
+        from engine import inbox
+
+        return inbox.hand_over(args, store.db_path(args.db), busy)
     overrides: dict[str, str] = {}
     mapping = None
     if args.mapping:
@@ -150,6 +155,11 @@ def _load(argv: list[str]) -> int:
         f"table now {result.rows_after:,} rows; data version {result.data_version}."
     )
     return 0
+
+
+def load_command(argv: list[str], con: store.Connection | None = None) -> int:
+    """``segmint load ARGV`` on a given connection: the dashboard runs loads handed to it with this."""
+    return _load(argv, con)
 
 
 def _sample(argv: list[str]) -> int:

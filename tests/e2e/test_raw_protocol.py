@@ -1,7 +1,11 @@
 """Attacks made with the raw Streamlit protocol against a real server in password mode: a client message
-that clears the server's caches must not clear the sign-in lockout."""
+that clears the server's caches must not clear the sign-in lockout, and a session id offered by another
+client must not carry the sign-in with it."""
 
 from __future__ import annotations
+
+import os
+import time
 
 import pytest
 
@@ -78,3 +82,48 @@ def test_guessing_across_many_addresses_locks_the_client(server):
         answer = sign_in(guesser, prompt, "vera@example.com", "viewer-pass-1")
         assert "Too many failed attempts for your network address" in answer.text()
         assert not signed_in(answer)
+
+
+def browser_cookie() -> tuple[str, str]:
+    """A browser's XSRF cookie as Streamlit sets it (``2|mask|masked token|time``): (cookie header, value)."""
+    value = f"2|{os.urandom(4).hex()}|{os.urandom(16).hex()}|{int(time.time())}"
+    return f"_streamlit_xsrf={value}", value
+
+
+def test_a_session_id_alone_does_not_carry_a_sign_in(server):
+    cookie, token = browser_cookie()
+    with StreamlitSocket(server.url, cookie=cookie, xsrf=token) as victim:
+        prompt = victim.rerun()
+        assert signed_in(sign_in(victim, prompt, "ana@example.com", PASSWORD))
+        victim_session = victim.session_id
+    assert victim_session
+
+    # Someone who read the session id (an upload URL in a proxy log) offers it from their own client.
+    with StreamlitSocket(server.url, session_id=victim_session) as intruder:
+        answer = intruder.rerun()
+        assert not signed_in(answer), answer.text()
+        assert "data version" not in answer.text()  # no sidebar, no counts
+        assert intruder.session_id == victim_session  # it did reattach: the sign-in is what stayed behind
+
+    # With a cookie of their own making the same.
+    forged, forged_token = browser_cookie()
+    with StreamlitSocket(server.url, session_id=victim_session, cookie=forged, xsrf=forged_token) as intruder:
+        assert not signed_in(intruder.rerun())
+
+
+def test_the_browser_that_signed_in_keeps_its_sign_in_over_a_reconnect(server):
+    cookie, token = browser_cookie()
+    with StreamlitSocket(server.url, cookie=cookie, xsrf=token) as tab:
+        prompt = tab.rerun()
+        assert signed_in(sign_in(tab, prompt, "vera@example.com", "viewer-pass-1"))
+        session = tab.session_id
+    # Streamlit re-masks the cookie on each page load; the token inside is what counts.
+    _, mask, masked, _ = token.split("|")
+    inner = bytes(b ^ bytes.fromhex(mask)[i % 4] for i, b in enumerate(bytes.fromhex(masked)))
+    remasked = f"2|ffffffff|{bytes(b ^ 0xFF for b in inner).hex()}|{int(time.time())}"
+    assert remasked != token
+    with StreamlitSocket(
+        server.url, session_id=session, cookie=f"_streamlit_xsrf={remasked}", xsrf=remasked
+    ) as again:
+        answer = again.rerun()
+        assert signed_in(answer) and "data version" in answer.text()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from dashboard import upload_gate
 from dashboard.components import server_log
 from engine import auth as access
 
@@ -180,6 +181,8 @@ def signed_in() -> access.Account | None:
             icon=":material/error:",
         )
         st.stop()
+    # The server takes files only from sessions whose person may upload (dashboard.upload_gate).
+    upload_gate.admit(status.account is not None and status.account.can("upload"))
     return status.account
 
 

@@ -1,12 +1,13 @@
 """Attacks made with the raw Streamlit protocol against a real server in password mode: a client message
 that clears the server's caches must not clear the sign-in lockout, and a session id offered by another
-client must not carry the sign-in with it."""
+client must not carry the sign-in with it, and files are taken only from sessions that may upload."""
 
 from __future__ import annotations
 
 import os
 import time
 
+import httpx
 import pytest
 
 from engine import auth
@@ -127,3 +128,36 @@ def test_the_browser_that_signed_in_keeps_its_sign_in_over_a_reconnect(server):
     ) as again:
         answer = again.rerun()
         assert signed_in(answer) and "data version" in answer.text()
+
+
+def put_file(server, session_id: str, file_id: str, size: int = 1024) -> int:
+    """Send a file as the uploader does (a self-made XSRF cookie equal to the header); the HTTP status."""
+    _, token = browser_cookie()
+    answer = httpx.put(
+        f"{server.url}/_stcore/upload_file/{session_id}/{file_id}",
+        files={"file": (f"{file_id}.csv", b"a,b\n" + b"1,2\n" * (size // 4), "text/csv")},
+        headers={"X-Xsrftoken": token},
+        cookies={"_streamlit_xsrf": token},
+        timeout=60,
+    )
+    return answer.status_code
+
+
+def test_only_a_session_that_may_upload_can_send_files_and_only_a_few(server):
+    with StreamlitSocket(server.url) as stranger:
+        stranger.rerun()  # the sign-in prompt: this session may not upload
+        assert put_file(server, stranger.session_id, "f1") == 403
+
+    cookie, token = browser_cookie()
+    with StreamlitSocket(server.url, cookie=cookie, xsrf=token) as viewer:
+        prompt = viewer.rerun()
+        assert signed_in(sign_in(viewer, prompt, "vera@example.com", "viewer-pass-1"))
+        assert put_file(server, viewer.session_id, "f1") == 403  # a viewer may not upload
+
+    cookie, token = browser_cookie()
+    with StreamlitSocket(server.url, cookie=cookie, xsrf=token) as analyst:
+        prompt = analyst.rerun()
+        assert signed_in(sign_in(analyst, prompt, "ana@example.com", PASSWORD))
+        statuses = [put_file(server, analyst.session_id, f"f{n}") for n in range(5)]
+        assert statuses == [204, 204, 204, 413, 413]
+        assert put_file(server, analyst.session_id, "f0") == 204  # sending a held file again replaces it

@@ -42,6 +42,12 @@ def _held(store, session_id: str, file_id: str) -> tuple[int, int]:
     return len(files), sum(len(rec.data) for rec in files)
 
 
+def _is_live(session_id: str) -> bool:
+    from streamlit.runtime import Runtime
+
+    return Runtime.instance().is_active_session(session_id)
+
+
 def _install(store) -> None:
     if getattr(store, _GUARD, False):
         return
@@ -73,6 +79,8 @@ def admit(may_upload: bool) -> None:
     with _lock:
         if may_upload:
             _may_upload.add(ctx.session_id)
+            if len(_may_upload) > 10_000:  # forget sessions that have ended
+                _may_upload.intersection_update(s for s in list(_may_upload) if _is_live(s))
             return
         known = ctx.session_id in _may_upload
         _may_upload.discard(ctx.session_id)

@@ -66,7 +66,10 @@ def watching_server(store_file: Path) -> int | None:
 def _job_argv(args: argparse.Namespace, job: Path) -> list[str]:
     """The ``segmint load`` options, with the file (and a mapping file) copied into the job folder."""
     data = job / Path(args.file).name
-    shutil.copyfile(args.file, data)
+    try:
+        os.link(args.file, data)  # no second copy of a big export where the inbox is on the same disk
+    except OSError:
+        shutil.copyfile(args.file, data)
     argv = [str(data), "--as", args.table, "--mode", args.mode]
     for item in args.maps:
         argv += ["--map", item]

@@ -48,6 +48,7 @@ def test_markdown_and_html_in_a_file_name_and_headers_are_shown_as_text(app_serv
     assert IMAGE_HEADER in body and HTML_HEADER in body  # the notes name the extra columns as they are
     assert FILE_NAME in body
     assert_shown_as_text(page)
+    page.screenshot(path=str(tmp_path / "mapped.png"), full_page=True)
 
     page.get_by_text("Append to orders").click()
     wait_for_app(page)

@@ -56,7 +56,7 @@ with st.sidebar:
     st.markdown("### :material/donut_large: Segmint")
     counts = state.table_counts(version)
     st.caption(
-        f"{counts['customers']:,} customers · {counts['orders']:,} order lines · "
+        f"{state.customer_count(version):,} customers · {counts['orders']:,} order lines · "
         f"{counts['products']:,} products · data version {version}"
     )
     date_filter.sidebar_range(state.date_bounds(version))

@@ -624,6 +624,22 @@ def table_counts(con: Connection) -> dict[str, int]:
     return {name: row_count(con, name) for name in TABLES}
 
 
+def customer_count(con: Connection) -> int:
+    """Distinct customers the store knows of: the customers table's, and those that only appear in orders
+    (an invoice log comes without a customers table) or in interactions (a ratings file); guests (no id)
+    are not customers."""
+    return int(
+        con.execute(
+            """
+            SELECT count(DISTINCT customer_id) FROM (
+                SELECT customer_id FROM customers UNION ALL SELECT customer_id FROM orders
+                UNION ALL SELECT customer_id FROM interactions
+            ) WHERE customer_id IS NOT NULL
+            """
+        ).fetchone()[0]
+    )
+
+
 def is_sample_data(con: Connection) -> bool:
     """True while every non-empty canonical table still holds only the bundled sample data."""
     return get_meta(con, "sample_loaded") == "1" and get_meta(con, "user_data") != "1"
@@ -863,6 +879,7 @@ __all__ = [
     "extra_columns",
     "row_count",
     "table_counts",
+    "customer_count",
     "is_sample_data",
     "result_key",
     "get_result",

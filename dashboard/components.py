@@ -146,8 +146,9 @@ def keep_state(*keys: str, **defaults) -> None:
 
 def no_data(what: str, table: str) -> None:
     """Empty state: says what is missing and where to add it."""
+    article = "an" if table[:1].lower() in "aeiou" else "a"  # "an orders file", "a campaigns file"
     st.info(
-        f"No {what} yet. Upload a **{table}** file on the **Data** page to see this.",
+        f"No {what} yet. Upload {article} **{table}** file on the **Data** page to see this.",
         icon=":material/upload_file:",
     )
 

@@ -325,7 +325,7 @@ def _meta(members: pd.DataFrame, found: Mapping[str, str]) -> tuple[pd.DataFrame
         "gen": n["gender"],
     }
     frame = pd.DataFrame({key: _hashed(values) for key, values in plain.items()})
-    located = frame[["zip", "ct", "country"]].notna().any(axis=1)
+    located = frame[["zip", "ct"]].notna().any(axis=1)  # a name with only a country is too broad to match
     usable = (
         frame["email"].notna()
         | frame["phone"].notna()

@@ -288,3 +288,71 @@ def test_sample_tables_share_their_ids(sample_con):
     from engine import consistency
 
     assert consistency.id_warnings(sample_con) == []
+
+
+def test_segmint_audience_writes_each_format(tmp_path, capsys):
+    from engine.cli import main
+
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "Customer ID,Email,First Name,Last Name,Phone,Country\n"
+        "A1, John.Doe@Example.com ,John,Doe,020 7183 8750,United Kingdom\n"
+        "A2,,Mary,Major,,Germany\n"
+        "A3,=cmd@evil.com,Eve,Hack,,France\n",
+        encoding="utf-8",
+    )
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,customer_id,order_date,amount\n1,A1,2025-01-05,120\n2,A2,2025-02-01,80\n3,A3,2025-03-01,10\n",
+        encoding="utf-8",
+    )
+    db = tmp_path / "cli.duckdb"
+    try:
+        assert main(["load", str(customers), "--as", "customers", "--db", str(db), "--yes"]) == 0
+        assert main(["load", str(orders), "--as", "orders", "--db", str(db), "--yes"]) == 0
+        segments = engine.customer_segments(engine.connect(db))
+        everyone = sorted(set(segments["segment"]))
+        con = engine.connect(db)
+        definition = {
+            "match": "all",
+            "conditions": [
+                {"field": "country", "op": "in", "value": ["United Kingdom", "Germany", "France"]}
+            ],
+        }
+        audience.save_named(con, "segment", "Europe", definition, "cli")
+        capsys.readouterr()
+        out = tmp_path / "meta.csv"
+        assert (
+            main(["audience", "--segment", "Europe", "--format", "meta", "--out", str(out), "--db", str(db)])
+            == 0
+        )
+        meta = pd.read_csv(out, dtype=str)
+        assert len(meta) == 2  # A2 has neither e-mail nor phone nor a postcode/city: left out
+        assert meta.loc[0, "email"] == hashlib.sha256(b"john.doe@example.com").hexdigest()
+        assert meta.loc[0, "phone"] == sha("442071838750")
+        assert "1 of 3 customers have no identifier Meta can match on" in capsys.readouterr().err
+        out = tmp_path / "google.csv"
+        assert (
+            main(
+                ["audience", "--segment", "Europe", "--format", "google", "--out", str(out), "--db", str(db)]
+            )
+            == 0
+        )
+        google = pd.read_csv(out, dtype=str)
+        assert google.loc[0, "Phone"] == sha("+442071838750") and list(google["Country"]) == ["gb", "fr"]
+        out = tmp_path / "crm.csv"
+        assert (
+            main(
+                ["audience", "--segment", everyone[0], "--format", "crm", "--out", str(out), "--db", str(db)]
+            )
+            == 0
+        )
+        crm = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
+        assert set(crm["segment"]) == {everyone[0]}
+        assert (
+            main(["audience", "--segment", "Nobody", "--format", "crm", "--out", str(out), "--db", str(db)])
+            == 2
+        )
+        assert "Saved segments: Europe" in capsys.readouterr().err
+    finally:
+        engine.close_all()

@@ -19,6 +19,7 @@ PAGES = {
     "Analyse": [
         st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page(PAGES_DIR / "segments.py", title="Segments", icon=":material/donut_large:"),
+        st.Page(PAGES_DIR / "builder.py", title="Segment builder", icon=":material/filter_alt:"),
         st.Page(PAGES_DIR / "personas.py", title="Personas", icon=":material/groups:"),
         st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/recommend:"),
         st.Page(PAGES_DIR / "campaigns.py", title="Campaigns", icon=":material/campaign:"),

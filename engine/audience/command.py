@@ -15,6 +15,8 @@ from engine.audience.saved import resolve_segment
 
 
 def audience_command(argv: Sequence[str]) -> int:
+    """``segmint audience --segment NAME --format meta|google|crm --out FILE``: write the audience file of
+    an RFM segment or a saved segment; the identifiers found and the rows left out go to standard error."""
     parser = argparse.ArgumentParser(
         prog="segmint audience",
         description="Write the members of an RFM segment or a saved segment as an audience file: "

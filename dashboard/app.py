@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import engine
-from dashboard import auth, components, date_filter, state
+from dashboard import auth, components, date_filter, state, views
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 started = time.perf_counter()
@@ -60,7 +60,9 @@ with st.sidebar:
         f"{counts['customers']:,} customers · {counts['orders']:,} order lines · "
         f"{counts['products']:,} products · data version {version}"
     )
+    views.restore_from_url(state.date_bounds(version))  # a shared link's filters, once
     date_filter.sidebar_range(state.date_bounds(version))
+    views.share_box(page)
     auth.account_box(account)
 
 components.sample_banner()

@@ -381,3 +381,76 @@ def saved_segments(
             engine.delete_saved(state.cursor(), engine.SAVED_SEGMENT, chosen)
             st.session_state[FLASH] = f"Deleted **{chosen}**."
             st.rerun()
+
+
+# --------------------------------------------------------------------------- drill-down from a chart
+
+DRILL = "segments_drill"
+
+
+def clicked_segment(event, known: list[str]) -> str | None:
+    """The segment a click on the share bars picked (its bar's label), or None."""
+    selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
+    points = selection.get("points", []) if isinstance(selection, dict) else getattr(selection, "points", [])
+    for point in points or []:
+        label = point.get("y") if isinstance(point, dict) else None
+        if label in known:
+            return str(label)
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _drill_members(
+    version: int, as_of: dt.date, text: str, limit: int | None
+) -> tuple[engine.AudienceSummary, pd.DataFrame]:
+    cursor = state.cursor()
+    context = engine.audience_context(cursor, as_of)
+    return engine.audience_summary(cursor, text, context), engine.audience_members(
+        cursor, text, context, limit
+    )
+
+
+def drill_down(version: int, as_of: dt.date) -> None:
+    """The customers behind the last chart click (``st.session_state[DRILL]``: a title and a definition),
+    with a download, "save as segment" and a way into the Segment builder."""
+    picked = st.session_state.get(DRILL)
+    if not picked:
+        st.caption(":material/ads_click: Click a bar in the chart above to see the customers behind it.")
+        return
+    definition = picked["definition"]
+    text = json.dumps(definition, sort_keys=True)
+    summary, preview = _drill_members(version, as_of, text, PREVIEW_ROWS)
+    with st.container(border=True):
+        st.markdown(
+            f"**Customers behind your click: {picked['title']}** · {summary.members:,} customers, "
+            f"{components.fmt_pct(summary.revenue_share)} of revenue"
+        )
+        st.dataframe(
+            preview,
+            hide_index=True,
+            width="stretch",
+            column_config=member_columns(preview),
+            key="drill_table",
+        )
+        if summary.members > len(preview):
+            st.caption(f"The first {len(preview):,} of {summary.members:,}; the download has them all.")
+        components.csv_download(
+            _drill_members(version, as_of, text, None)[1],
+            f"customers_{picked['title']}.csv",
+            f"Download {summary.members:,} customers",
+            key="dl_drill",
+        )
+        left, middle, right = st.columns([2, 1, 1], vertical_alignment="bottom")
+        if auth.can("save_views"):
+            name = left.text_input("Save as segment", key="drill_save_name", placeholder="Segment name")
+            if middle.button("Save as segment", key="drill_save", icon=":material/bookmark_add:"):
+                try:
+                    item = engine.save_named(state.cursor(), engine.SAVED_SEGMENT, name, definition, _who())
+                except engine.EngineError as error:
+                    components.show_error(error)
+                else:
+                    st.success(
+                        f"Saved **{item.name}**: open it in the Segment builder.", icon=":material/check:"
+                    )
+        if right.button("Open in the Segment builder", key="drill_open", icon=":material/filter_alt:"):
+            send_to_builder(definition)

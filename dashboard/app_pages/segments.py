@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_segments, components, state
+from dashboard import charts_segments, components, segment_builder, state
 from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
 SLIPPING = ["About to Sleep", "At Risk", "Cannot Lose Them"]
@@ -153,6 +153,8 @@ as_of = st.date_input(
 )
 
 components.guest_caption(load_guests(version, as_of))
+for warning in segment_builder.id_warnings(version, ("orders", "customers")):
+    st.warning(warning, icon=":material/link_off:")
 
 try:
     summary = load_summary(version, as_of)
@@ -232,7 +234,18 @@ with tab_rfm:
             )
             st.plotly_chart(charts_segments.segment_treemap(summary, size), width="stretch")
         with right:
-            st.plotly_chart(charts_segments.share_bars(summary), width="stretch")
+            clicked = st.plotly_chart(
+                charts_segments.share_bars(summary),
+                width="stretch",
+                on_select="rerun",
+                selection_mode="points",
+                key="segments_share_bars",
+            )
+        picked = segment_builder.clicked_segment(clicked, list(summary["segment"]))
+        if picked:  # a click shows the customers behind the bar
+            drill = {"title": picked, "definition": engine.segment_definition([picked])}
+            st.session_state[segment_builder.DRILL] = drill
+        segment_builder.drill_down(version, as_of)
         axis = (
             st.segmented_control(
                 "Heatmap columns",

@@ -80,3 +80,32 @@ def test_builder_counts_what_the_conditions_say(app_db):
     con.close()
     assert item is not None and item.saved_by == "Local user"  # no sign-in configured
     assert item.definition["conditions"][1] == {"field": "region", "op": "in", "value": ["South"]}
+
+
+def test_a_click_on_the_segment_bars_opens_the_customers_behind_it(app_db):
+    from tests.dashboard.test_segments_page import open_segments
+
+    at = open_segments()
+    assert any("Click a bar" in c.value for c in at.caption)
+    # what a click on the "Loyal" bar leaves in the page's state (the browser test clicks for real)
+    at.session_state["segments_drill"] = {
+        "title": "Loyal",
+        "definition": engine.segment_definition(["Loyal"]),
+    }
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    con = engine.connect(app_db)
+    loyal = engine.segment_members(con, ["Loyal"])
+    assert any(
+        f"Customers behind your click: Loyal** · {len(loyal):,} customers" in m.value for m in at.markdown
+    )
+    table = next(d.value for d in at.dataframe if "customer_id" in d.value.columns and len(d.value) <= 200)
+    assert list(table["customer_id"]) == sorted(loyal["customer_id"])[: len(table)]
+    assert "dl_drill" in {d.key for d in at.download_button}
+    at.text_input(key="drill_save_name").input("Loyal from the chart")
+    at.button(key="drill_save").click().run()
+    assert any("Saved **Loyal from the chart**" in s.value for s in at.success)
+    at.button(key="drill_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Segment builder"
+    assert metrics(at)["Customers"] == f"{len(loyal):,}"

@@ -61,12 +61,6 @@ FORMAT_HELP = {
 }
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def id_warnings(version: int, tables: tuple[str, ...] | None = None) -> list[str]:
-    """Sentences about tables that share no ids or few (``engine.id_warnings``), per data version."""
-    return engine.id_warnings(state.cursor(), tables)
-
-
 def _next_id() -> int:
     value = int(st.session_state.get(NEXT_ID, 0))
     st.session_state[NEXT_ID] = value + 1

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import auth, components, segment_builder, state
+from dashboard import auth, checks, components, segment_builder, state
 from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
 
@@ -49,8 +49,7 @@ counts = state.table_counts(version)
 if counts["orders"] == 0 and counts["customers"] == 0:
     components.no_data("customers or orders", "orders")
     st.stop()
-for warning in segment_builder.id_warnings(version, ("orders", "customers", "products")):
-    st.warning(warning, icon=":material/link_off:")
+checks.show_id_warnings(version, ("orders", "customers", "products"))
 
 bounds = state.order_date_bounds(version)
 as_of = st.date_input(

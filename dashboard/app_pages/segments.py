@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_segments, components, segment_builder, state
+from dashboard import charts_segments, checks, components, segment_builder, state
 from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
 SLIPPING = ["About to Sleep", "At Risk", "Cannot Lose Them"]
@@ -153,8 +153,7 @@ as_of = st.date_input(
 )
 
 components.guest_caption(load_guests(version, as_of))
-for warning in segment_builder.id_warnings(version, ("orders", "customers")):
-    st.warning(warning, icon=":material/link_off:")
+checks.show_id_warnings(version, ("orders", "customers"))
 
 try:
     summary = load_summary(version, as_of)

@@ -109,3 +109,24 @@ def test_a_click_on_the_segment_bars_opens_the_customers_behind_it(app_db):
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Segment builder"
     assert metrics(at)["Customers"] == f"{len(loyal):,}"
+
+
+def test_pages_say_when_orders_and_customers_share_no_ids(empty_app_db):
+    con = engine.connect(empty_app_db, shared=False)
+    con.execute("INSERT INTO customers (customer_id) VALUES ('C0001'), ('C0002')")
+    con.execute(
+        "INSERT INTO orders (order_id, customer_id, order_date, amount) VALUES "
+        "('1', '12346', TIMESTAMP '2025-01-01', 10), ('2', '12347', TIMESTAMP '2025-01-02', 5)"
+    )
+    engine.bump_data_version(con)
+    con.close()
+    expected = "Orders and customers share 0 ids: check the customer id column"
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(w.value.startswith(expected) for w in at.warning)  # Overview
+    for page in ("segments", "builder"):
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(w.value.startswith(expected) for w in at.warning), page

@@ -130,3 +130,61 @@ def test_pages_say_when_orders_and_customers_share_no_ids(empty_app_db):
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         assert any(w.value.startswith(expected) for w in at.warning), page
+
+
+def test_a_viewer_sees_saved_segments_but_cannot_change_them(app_db, tmp_path, monkeypatch):
+    from engine import auth
+    from tests.dashboard.test_auth_pages import sign_in
+
+    con = engine.connect(app_db, shared=False)
+    engine.save_named(
+        con,
+        "segment",
+        "Big spenders",
+        {"conditions": [{"field": "monetary", "op": ">", "value": 900}]},
+        "ana@example.com",
+    )
+    con.close()
+    path = tmp_path / "users.toml"
+    auth.add_user(path, "vera@example.com", "viewer", "viewer-pass-1", name="Vera")
+    monkeypatch.setenv(auth.USERS_ENV, str(path))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    sign_in(at, "vera@example.com", "viewer-pass-1")
+    at.switch_page("app_pages/builder.py")
+    at.run()
+    at.session_state["builder_tab"] = TABS["saved"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["Big spenders"] and list(table["saved_by"]) == ["ana@example.com"]
+    assert list(table["definition"]) == ["Net spend more than 900"]
+    assert any("Your role (**viewer**)" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key in ("builder_rename", "builder_delete")]
+    assert "view_save" not in {b.key for b in at.button}  # nor save a view
+
+
+def test_a_link_sets_the_experiment_control_outcome_and_the_builders_segment(app_db):
+    con = engine.connect(app_db)
+    experiment = str(engine.experiment_list(con)["experiment_id"].iloc[0])
+    variants = engine.experiment_variants(con, experiment)
+    outcomes = [o.name for o in engine.experiment_outcomes(con, experiment)]
+    control, outcome = variants[-1], outcomes[-1]  # not the defaults the page would pick itself
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"experiment": experiment, "control": control, "outcome": outcome})
+    at.run()
+    at.switch_page("app_pages/experiments.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="exp_id").value == experiment
+    assert at.selectbox(key=f"exp_control_{experiment}").value == control
+    assert at.selectbox(key=f"exp_outcome_{experiment}").value == outcome
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["segment"] = "Loyal"
+    at.run()
+    at.switch_page("app_pages/builder.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    loyal = engine.segment_members(con, ["Loyal"])
+    assert metrics(at)["Customers"] == f"{len(loyal):,}"

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from engine import rfm, store
-from engine.errors import SchemaError
+from engine.errors import EngineError, SchemaError
 from engine.store import Connection
 
 KINDS = ("number", "date", "category", "text", "bool", "bought")
@@ -140,7 +140,7 @@ class AudienceContext:
     attributes: tuple[tuple[str, str], ...]  # (column, kind)
     cluster_table: str | None = None
     score_table: str | None = None
-    score_columns: tuple[str, ...] = ()
+    score_columns: tuple[tuple[str, str], ...] = ()  # (column, kind)
 
     @property
     def fields(self) -> dict[str, AudienceField]:
@@ -150,8 +150,8 @@ class AudienceContext:
         if self.cluster_table:
             for name, label, kind, help_text in CLUSTER_FIELDS:
                 out[name] = AudienceField(name, label, kind, "cluster", help_text)
-        for column in self.score_columns:
-            out[column] = AudienceField(column, _words(column), "number", "prediction", "Predicted")
+        for column, kind in self.score_columns:
+            out[column] = AudienceField(column, _words(column), kind, "prediction", "Predicted")
         for column, kind in self.attributes:
             out.setdefault(
                 column, AudienceField(column, _words(column), kind, "attribute", "Uploaded column")
@@ -197,30 +197,43 @@ def _attribute_kind(sql_type: str, distinct: int) -> str:
 # --------------------------------------------------------------------------- optional joined tables
 
 
-def _score_table(con: Connection, as_of: dt.date) -> tuple[str | None, tuple[str, ...]]:
-    """The hook for predicted scores (CLV, churn risk): when ``engine.predict`` offers
-    ``customer_scores_table(con, as_of) -> str | None`` (a stored table with ``customer_id`` and numeric
-    score columns), its numeric columns become fields. Nothing is computed here: a missing or not yet
-    computed table adds no fields."""
+# The prediction module (engine.predict) stores its per-customer scores (clv, churn_risk ...) as a result of
+# this kind, keyed by the as-of date and its default horizon and discount rate.
+PREDICTION_KIND = "predict_scores"
+
+
+def _prediction_table(con: Connection, as_of: dt.date) -> str | None:
+    """The stored per-customer predictions for ``as_of``, or None (no prediction module, or not computed
+    yet: nothing is computed here). ``engine.predict.customer_scores_table(con, as_of)`` wins when offered."""
     try:
         predict = importlib.import_module("engine.predict")
     except ImportError:
-        return None, ()
+        return None
     finder = getattr(predict, "customer_scores_table", None)
-    if finder is None:
-        return None, ()
-    try:
-        name = finder(con, as_of)
-    except Exception:  # noqa: BLE001 - an optional join: any failure just leaves the scores out
-        return None, ()
-    if not name or not store.table_exists(con, name):
-        return None, ()
-    columns = tuple(
-        c
-        for c, t in store.table_columns(con, name)
-        if c not in ("customer_id", "_pos") and t.upper().startswith(_NUMERIC_TYPES)
-    )
-    return name, columns
+    if finder is not None:
+        try:
+            return finder(con, as_of)
+        except EngineError:
+            return None
+    horizon = getattr(predict, "DEFAULT_HORIZON_DAYS", None)
+    rate = getattr(predict, "DEFAULT_DISCOUNT_RATE", None)
+    if horizon is None or rate is None:
+        return None
+    params = {"as_of": as_of.isoformat(), "horizon_days": int(horizon), "discount_rate": float(rate)}
+    return store.result_table(con, PREDICTION_KIND, params)
+
+
+def _score_columns(con: Connection, table: str, taken: set[str]) -> tuple[tuple[str, str], ...]:
+    """(column, kind) of a per-customer score table: numbers, and short labels (a risk band) as categories."""
+    out = []
+    for column, sql_type in store.table_columns(con, table):
+        if column in ("customer_id", "_pos") or column in taken:
+            continue
+        if sql_type.upper().startswith(_NUMERIC_TYPES):
+            out.append((column, "number"))
+        elif sql_type.upper() == "VARCHAR":
+            out.append((column, "category"))
+    return tuple(out)
 
 
 def _stored_cluster_table(con: Connection, as_of: dt.date, cluster_params: Any | None) -> str | None:
@@ -232,12 +245,17 @@ def _stored_cluster_table(con: Connection, as_of: dt.date, cluster_params: Any |
 
 
 def audience_context(
-    con: Connection, as_of: dt.date | str | None = None, cluster_params: Any | None = None
+    con: Connection,
+    as_of: dt.date | str | None = None,
+    cluster_params: Any | None = None,
+    score_table: str | None = None,
 ) -> AudienceContext:
     """Everything a definition may use at ``as_of`` (default: the last order date).
 
     The RFM table is computed once per data version (stored); clusters and predicted scores join in
     only when already stored. ``cluster_params`` is the ``ClusterParams`` of the Segments page.
+    ``score_table`` names a stored table with ``customer_id`` and per-customer scores to join (default:
+    the predictions stored for ``as_of``, when there are any); its columns become fields.
     """
     day = rfm.resolve_as_of(con, as_of)
     table = rfm.rfm_table(con, day)
@@ -251,8 +269,10 @@ def audience_context(
             con.execute(f"SELECT count(DISTINCT {store.quote_ident(column)}) FROM customers").fetchone()[0]
         )
         attributes.append((column, _attribute_kind(types.get(column, "VARCHAR"), distinct)))
-    scores, score_columns = _score_table(con, day)
-    score_columns = tuple(c for c in score_columns if c not in skip and c not in types)
+    scores = score_table or _prediction_table(con, day)
+    score_columns = (
+        _score_columns(con, scores, skip | set(types)) if scores and store.table_exists(con, scores) else ()
+    )
     return AudienceContext(
         as_of=day,
         rfm_table=table,
@@ -304,7 +324,7 @@ def base_query(context: AudienceContext) -> tuple[str, dict[str, Any]]:
         extra += ", k.cluster, k.cluster_name"
         joins += f" LEFT JOIN {store.quote_ident(context.cluster_table)} k USING (customer_id)"
     if context.score_table:
-        extra += "".join(f", s.{store.quote_ident(c)}" for c in context.score_columns)
+        extra += "".join(f", s.{store.quote_ident(c)}" for c, _ in context.score_columns)
         joins += f" LEFT JOIN {store.quote_ident(context.score_table)} s USING (customer_id)"
     sql = (
         f"SELECT {rfm_cols}{attrs}{extra} FROM {store.quote_ident(context.rfm_table)} t "

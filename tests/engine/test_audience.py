@@ -356,3 +356,27 @@ def test_segmint_audience_writes_each_format(tmp_path, capsys):
         assert "Saved segments: Europe" in capsys.readouterr().err
     finally:
         engine.close_all()
+
+
+def test_predicted_scores_join_as_fields(sample_copy):
+    _, con = sample_copy
+    rfm = engine.rfm_scores(con)
+    buyers = rfm[rfm["frequency"] > 0].copy()
+    # a stored per-customer score table, shaped like the predictions (any stored table with customer_id works)
+    buyers["clv"] = buyers["monetary"] * 0.5
+    buyers["risk_band"] = ["high" if d > 180 else "low" for d in buyers["recency_days"]]
+    table = engine.put_result(con, "test_scores", {}, buyers[["customer_id", "clv", "risk_band"]])
+    context = audience.audience_context(con, score_table=table)
+    assert (context.fields["clv"].kind, context.fields["risk_band"].kind) == ("number", "category")
+    definition = {
+        "match": "all",
+        "conditions": [
+            {"field": "clv", "op": ">=", "value": 300},
+            {"field": "risk_band", "op": "in", "value": ["high"]},
+        ],
+    }
+    got = audience.audience_members(con, definition, context)
+    expected = buyers[(buyers["clv"] >= 300) & (buyers["risk_band"] == "high")]
+    assert list(got["customer_id"]) == sorted(expected["customer_id"]) and len(expected) > 0
+    crm = audience.audience_file(got, "crm").frame
+    assert list(crm["clv"]) == list(got["clv"])  # the CRM list carries the predicted value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -382,15 +383,64 @@ def saved_segments(
 DRILL = "segments_drill"
 
 
-def clicked_segment(event, known: list[str]) -> str | None:
-    """The segment a click on the share bars picked (its bar's label), or None."""
+def _points(event) -> list:
     selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
     points = selection.get("points", []) if isinstance(selection, dict) else getattr(selection, "points", [])
-    for point in points or []:
-        label = point.get("y") if isinstance(point, dict) else None
-        if label in known:
-            return str(label)
+    return [p for p in points or [] if isinstance(p, dict)]
+
+
+def clicked_segment(event, known: list[str]) -> str | None:
+    """The segment a click on the share bars picked (its bar's label), or None."""
+    for point in _points(event):
+        if point.get("y") in known:
+            return str(point["y"])
     return None
+
+
+SCORE_LABELS = {"f_score": "Frequency score", "m_score": "Monetary score", "fm_score": "FM score"}
+
+
+def clickable_cells(fig, grid: pd.DataFrame, axis: str):
+    """``fig`` (the R-by-score heatmap) with an invisible marker on each cell: Plotly reports clicks on
+    scatter points but not on heatmap cells. The markers carry the cell's numbers for the hover label."""
+    letter = SCORE_LABELS.get(axis, axis)[0]
+    cells = grid.rename(columns={axis: "score"})
+    # the markers take over the hover label, so a click lands on them rather than on the cell underneath
+    fig.update_traces(hoverinfo="skip", hovertemplate=None, selector={"type": "heatmap"})
+    fig.add_scatter(
+        x=[f"{letter}{s}" for s in cells["score"]],
+        y=[f"R{r}" for r in cells["r_score"]],
+        customdata=cells[["r_score", "score", "customers", "revenue"]].to_numpy(),
+        mode="markers",
+        marker=dict(size=44, symbol="square", color="rgba(0,0,0,0.01)"),
+        hovertemplate="%{y} %{x}: %{customdata[2]:,} customers, $%{customdata[3]:,.0f}<extra></extra>",
+        showlegend=False,
+        name="cells",
+    )
+    return fig
+
+
+def clicked_cell(event) -> tuple[int, int] | None:
+    """(R score, column score) of a clicked heatmap cell, or None."""
+    for point in _points(event):
+        row, column = (
+            re.search(r"(\d+)$", str(point.get("y", ""))),
+            re.search(r"(\d+)$", str(point.get("x", ""))),
+        )
+        if str(point.get("y", "")).startswith("R") and row and column:
+            return int(row.group(1)), int(column.group(1))
+    return None
+
+
+def note_click(chart: str, picked: dict | None) -> None:
+    """Show the customers behind ``picked`` (title and definition) when it is a new click on ``chart``:
+    a selection stays in a chart's state, so only a change counts, and the latest click of any chart wins."""
+    memo = f"{DRILL}_last_{chart}"
+    marker = json.dumps(picked, sort_keys=True) if picked else None
+    if marker != st.session_state.get(memo):
+        st.session_state[memo] = marker
+        if picked:
+            st.session_state[DRILL] = picked
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -409,7 +459,10 @@ def drill_down(version: int, as_of: dt.date) -> None:
     with a download, "save as segment" and a way into the Segment builder."""
     picked = st.session_state.get(DRILL)
     if not picked:
-        st.caption(":material/ads_click: Click a bar in the chart above to see the customers behind it.")
+        st.caption(
+            ":material/ads_click: Click a bar of the share chart or a cell of the heatmap above to see the "
+            "customers behind it."
+        )
         return
     definition = picked["definition"]
     text = json.dumps(definition, sort_keys=True)
@@ -448,3 +501,19 @@ def drill_down(version: int, as_of: dt.date) -> None:
                     )
         if right.button("Open in the Segment builder", key="drill_open", icon=":material/filter_alt:"):
             send_to_builder(definition)
+
+
+def cell_drill(cell: tuple[int, int], axis: str) -> dict:
+    """The title and definition of the customers in one heatmap cell."""
+    r_score, score = cell
+    label = SCORE_LABELS.get(axis, axis)
+    return {
+        "title": f"recency score {r_score}, {label.lower()} {score}",
+        "definition": {
+            "match": "all",
+            "conditions": [
+                {"field": "r_score", "op": "=", "value": r_score},
+                {"field": axis, "op": "=", "value": score},
+            ],
+        },
+    }

@@ -60,7 +60,7 @@ def main() -> None:
         browser = observed(p.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)))
         page = browser.new_page(viewport={"width": 1440, "height": 1300})
         page.goto(server.url + "/segments")
-        page.get_by_text("Click a bar in the chart above").wait_for(timeout=300_000)
+        page.get_by_text("Click a bar of the share chart").wait_for(timeout=300_000)
         wait_until_drawn(page, timeout=300_000)
         chart = page.locator(".stPlotlyChart").nth(1)
         chart.scroll_into_view_if_needed()

@@ -241,10 +241,9 @@ with tab_rfm:
                 key="segments_share_bars",
             )
         picked = segment_builder.clicked_segment(clicked, list(summary["segment"]))
-        if picked:  # a click shows the customers behind the bar
-            drill = {"title": picked, "definition": engine.segment_definition([picked])}
-            st.session_state[segment_builder.DRILL] = drill
-        segment_builder.drill_down(version, as_of)
+        segment_builder.note_click(  # a click shows the customers behind the bar
+            "bars", {"title": picked, "definition": engine.segment_definition([picked])} if picked else None
+        )
         axis = (
             st.segmented_control(
                 "Heatmap columns",
@@ -259,7 +258,17 @@ with tab_rfm:
             or "f_score"
         )
         grid = load_grid(version, as_of, axis)
-        st.plotly_chart(charts_segments.score_heatmap(grid, axis), width="stretch")
+        cell = segment_builder.clicked_cell(
+            st.plotly_chart(
+                segment_builder.clickable_cells(charts_segments.score_heatmap(grid, axis), grid, axis),
+                width="stretch",
+                on_select="rerun",
+                selection_mode="points",
+                key=f"segments_heatmap_{axis}",
+            )
+        )
+        segment_builder.note_click("heatmap", segment_builder.cell_drill(cell, axis) if cell else None)
+        segment_builder.drill_down(version, as_of)
         components.csv_download(grid, f"rfm_grid_{axis}_{as_of}.csv", "Download heatmap cells", key="dl_grid")
         with st.expander("How scores and segments are defined", icon=":material/rule:"):
             st.markdown(engine.SCORE_RULE)

@@ -188,3 +188,17 @@ def test_a_link_sets_the_experiment_control_outcome_and_the_builders_segment(app
     assert not at.exception, [e.value for e in at.exception]
     loyal = engine.segment_members(con, ["Loyal"])
     assert metrics(at)["Customers"] == f"{len(loyal):,}"
+
+
+def test_a_heatmap_click_names_its_cell():
+    from dashboard import segment_builder
+
+    event = {"selection": {"points": [{"curve_number": 1, "x": "F4", "y": "R2"}]}}
+    assert segment_builder.clicked_cell(event) == (2, 4)
+    assert segment_builder.clicked_cell({"selection": {"points": [{"x": 3.0, "y": "Loyal"}]}}) is None
+    drill = segment_builder.cell_drill((2, 4), "fm_score")
+    assert drill["title"] == "recency score 2, fm score 4"
+    assert drill["definition"]["conditions"] == [
+        {"field": "r_score", "op": "=", "value": 2},
+        {"field": "fm_score", "op": "=", "value": 4},
+    ]

@@ -17,7 +17,7 @@ def test_click_on_a_bar_opens_its_customers(app_server, browser, sample_con):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.goto(app_server + "/segments")
     wait_for_app(page, timeout=120_000)
-    page.get_by_text("Click a bar in the chart above").wait_for(timeout=120_000)
+    page.get_by_text("Click a bar of the share chart").wait_for(timeout=120_000)
     chart = page.locator(".stPlotlyChart").nth(1)  # the treemap comes first, the share bars second
     chart.scroll_into_view_if_needed()
     bar = chart.locator("g.trace.bars").last.locator("g.point path").first  # the first segment's revenue bar
@@ -33,6 +33,21 @@ def test_click_on_a_bar_opens_its_customers(app_server, browser, sample_con):
     assert (name, count) == (summary["segment"].iloc[0], int(summary["customers"].iloc[0]))
     assert page.get_by_role("button", name=f"Download {count:,} customers").is_visible()
     assert page.get_by_role("button", name="Open in the Segment builder").is_visible()
+
+    # a heatmap cell: recency score 5 by frequency score 5 (the last of the 25 cells)
+    heatmap = page.locator(".stPlotlyChart").nth(2)
+    heatmap.scroll_into_view_if_needed()
+    heatmap.locator("g.trace.scatter path.point").nth(24).click(force=True)
+    wait_for_app(page)
+    page.get_by_text("recency score 5, frequency score 5").wait_for(timeout=60_000)
+    assert_no_exception(page)
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    found = re.search(
+        r"Customers behind your click: recency score 5, frequency score 5 · ([\d,]+) customers", text
+    )
+    grid = engine.score_grid(sample_con, y="f_score")
+    cell = grid[(grid["r_score"] == 5) & (grid["f_score"] == 5)]
+    assert found and int(found.group(1).replace(",", "")) == int(cell["customers"].iloc[0])
 
 
 def test_a_saved_views_link_restores_its_filters_in_a_new_context(sample_db_file, tmp_path, browser):

@@ -300,6 +300,11 @@ def field_values(
         sql = "SELECT DISTINCT CAST(product_id AS VARCHAR) v FROM orders WHERE product_id IS NOT NULL ORDER BY v LIMIT ?"
     elif field == "bought_category":
         sql = "SELECT DISTINCT CAST(category AS VARCHAR) v FROM products WHERE category IS NOT NULL ORDER BY v LIMIT ?"
+    elif known.source == "attribute":  # straight from the customers table, no join needed
+        q = store.quote_ident(field)
+        sql = (
+            f"SELECT DISTINCT CAST({q} AS VARCHAR) v FROM customers WHERE {q} IS NOT NULL ORDER BY v LIMIT ?"
+        )
     else:
         base, params = base_query(context)
         q = store.quote_ident(field)

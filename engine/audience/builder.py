@@ -333,8 +333,7 @@ def base_query(context: AudienceContext) -> tuple[str, dict[str, Any]]:
         joins += f" LEFT JOIN {store.quote_ident(context.score_table)} s USING (customer_id)"
     sql = (
         f"SELECT {rfm_cols}{attrs}{extra} FROM {store.quote_ident(context.rfm_table)} t "
-        f"LEFT JOIN (SELECT DISTINCT ON (customer_id) * FROM customers ORDER BY customer_id) c "
-        f"USING (customer_id){joins}"
+        f"LEFT JOIN customers c USING (customer_id){joins}"  # customer_id is unique in customers (its key)
     )
     return sql, {}
 

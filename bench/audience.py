@@ -1,8 +1,8 @@
 """Benchmark: a Segment builder definition (count, revenue share, preview) and an audience file, against a
 hand-written query of the same filter.
 
-    python bench/audience.py --scale 0.02    # 20k customers / 200k order lines (seconds)
-    python bench/audience.py --scale 0.1     # 100k customers / 1M order lines
+    python -m bench.audience --scale 0.02    # 20k customers / 200k order lines (seconds), from the repository root
+    python -m bench.audience --scale 0.1     # 100k customers / 1M order lines
 
 Uses the synthetic store of bench/segments.py. The RFM table is computed first (stored once per data
 version, as the page does), then in turns:
@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import engine  # noqa: E402
-from segments import generate, interleaved  # noqa: E402
+import engine
+from bench.segments import generate, interleaved
 
 DEFINITION = {
     "match": "all",

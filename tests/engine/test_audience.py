@@ -380,3 +380,19 @@ def test_predicted_scores_join_as_fields(sample_copy):
     assert list(got["customer_id"]) == sorted(expected["customer_id"]) and len(expected) > 0
     crm = audience.audience_file(got, "crm").frame
     assert list(crm["clv"]) == list(got["clv"])  # the CRM list carries the predicted value
+
+
+def test_cluster_is_a_field_once_clusters_are_stored(sample_copy):
+    _, con = sample_copy
+    params = engine.ClusterParams(k=3, sample_size=1000, n_bootstrap=2)
+    assert (
+        "cluster_name" not in audience.audience_context(con, cluster_params=params).fields
+    )  # nothing fitted
+    engine.fit_clusters(con, params)
+    context = audience.audience_context(con, cluster_params=params)
+    labels = engine.cluster_members(con, params)[["customer_id", "cluster_name"]]
+    name = labels["cluster_name"].iloc[0]
+    got = audience.audience_members(
+        con, {"conditions": [{"field": "cluster_name", "op": "in", "value": [name]}]}, context
+    )
+    assert list(got["customer_id"]) == sorted(labels.loc[labels["cluster_name"] == name, "customer_id"])

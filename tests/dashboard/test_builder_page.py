@@ -202,3 +202,16 @@ def test_a_heatmap_click_names_its_cell():
         {"field": "r_score", "op": "=", "value": 2},
         {"field": "fm_score", "op": "=", "value": 4},
     ]
+
+
+def test_a_persona_card_opens_its_customers_in_the_builder(app_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/personas.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="persona_open_segment_At Risk").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Segment builder"
+    at_risk = engine.segment_members(engine.connect(app_db), ["At Risk"])
+    assert metrics(at)["Customers"] == f"{len(at_risk):,}"

@@ -62,6 +62,14 @@ FORMAT_HELP = {
 }
 
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~-])")
+
+
+def plain_markdown(text: str) -> str:
+    """Text shown as itself in markdown: a name or value from the data cannot become a link or formatting."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
 def _next_id() -> int:
     value = int(st.session_state.get(NEXT_ID, 0))
     st.session_state[NEXT_ID] = value + 1
@@ -182,7 +190,9 @@ def conditions_editor(
         c_field, c_op, c_value, c_remove = st.columns([3, 2, 5, 1], vertical_alignment="bottom")
         if "group" in row:
             c_field.markdown("**Group**")
-            c_value.markdown(engine.describe_definition(row["group"], _DescribeContext(fields)))
+            c_value.markdown(
+                plain_markdown(engine.describe_definition(row["group"], _DescribeContext(fields)))
+            )
             conditions.append(row["group"])
         else:
             name = c_field.selectbox(
@@ -471,7 +481,7 @@ def drill_down(version: int, as_of: dt.date) -> None:
     summary, preview = _drill_members(version, as_of, text, PREVIEW_ROWS)
     with st.container(border=True):
         st.markdown(
-            f"**Customers behind your click: {picked['title']}** · {summary.members:,} customers, "
+            f"**Customers behind your click: {plain_markdown(picked['title'])}** · {summary.members:,} customers, "
             f"{components.fmt_pct(summary.revenue_share)} of revenue"
         )
         st.dataframe(

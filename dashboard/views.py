@@ -128,10 +128,13 @@ def share_box(page) -> None:
             return
         st.caption("Saved views:")
         for row in views.itertuples():
-            target = engine.view_query(row.definition.get("page", ""), row.definition.get("filters", {}))
-            by = f" · {row.saved_by}" if row.saved_by else ""
+            try:
+                target = engine.view_query(row.definition.get("page", ""), row.definition.get("filters", {}))
+            except engine.EngineError:
+                continue  # written by other code: not a link this app makes
+            by = f" · {segment_builder.plain_markdown(row.saved_by)}" if row.saved_by else ""
             st.markdown(
-                f"[{row.name}](/{target}) <small>{row.saved_at:%Y-%m-%d}{by}</small>", unsafe_allow_html=True
+                f"[{segment_builder.plain_markdown(row.name)}](/{target}) · {row.saved_at:%Y-%m-%d}{by}"
             )
         if auth.can("save_views"):
             doomed = st.selectbox("Delete a view", ["", *views["name"]], key="view_delete_choice")

@@ -99,7 +99,7 @@ except engine.EngineError as error:
     components.show_error(error)
     st.stop()
 
-st.markdown(f"**Who:** {engine.describe_definition(definition, context)}")
+st.markdown(f"**Who:** {segment_builder.plain_markdown(engine.describe_definition(definition, context))}")
 components.kpi_row(
     [
         Kpi("Customers", fmt_int(summary.members), help=f"Of {summary.customers:,} customers in all."),

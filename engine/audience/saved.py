@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,11 +93,7 @@ def save_named(
     if kind == SAVED_SEGMENT:
         _check_segment_name(clean)
     else:
-        unknown = set(body.get("filters", {})) - set(VIEW_FILTERS)
-        if unknown:
-            raise SchemaError(
-                f"Unknown view filter(s) {', '.join(sorted(unknown))}; known: {', '.join(VIEW_FILTERS)}."
-            )
+        view_query(str(body.get("page", "")), body.get("filters", {}))  # raises on a bad page or filter
     text = json.dumps(body, sort_keys=True, default=str)
     with store.transaction(con) as tx:
         exists = tx.execute(
@@ -216,6 +213,10 @@ def view_query(page: str, filters: Mapping[str, Any]) -> str:
     if unknown:
         raise SchemaError(
             f"Unknown view filter(s) {', '.join(sorted(unknown))}; known: {', '.join(VIEW_FILTERS)}."
+        )
+    if not re.fullmatch(r"[a-z0-9_-]*", str(page)):
+        raise SchemaError(
+            f"{page!r} is not a page of this app (a page path is lower-case letters, digits, - and _)."
         )
     pairs = []
     for key in VIEW_FILTERS:

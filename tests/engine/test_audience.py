@@ -159,6 +159,8 @@ def test_view_links_round_trip():
     back = audience.filters_from_query(parse_qs(urlsplit(link).query))
     assert back == {"from": dt.date(2025, 1, 1), "to": dt.date(2025, 3, 31), "segment": "At Risk"}
     assert audience.filters_from_query({"from": "not a date", "outcome": "revenue"}) == {"outcome": "revenue"}
+    with pytest.raises(engine.SchemaError, match="not a page of this app"):
+        audience.view_query("javascript:alert(1)//", {})
 
 
 # --------------------------------------------------------------------------- normalisation on known inputs

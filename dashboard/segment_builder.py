@@ -4,6 +4,7 @@ definition from a chart click or a link, audience file downloads and the saved s
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -104,6 +105,17 @@ def take_pending() -> None:
         load_definition(pending)
         st.session_state["builder_start"] = ""
         st.session_state["builder_started_from"] = ""
+
+
+JSON_ERROR = "builder_json_error"
+
+
+def _use_json(key: str) -> None:
+    """Load the typed JSON into the editor (a callback: it runs before the widgets are drawn again)."""
+    try:
+        load_definition(st.session_state.get(key, ""))
+    except engine.EngineError as error:
+        st.session_state[JSON_ERROR] = str(error)
 
 
 def _add_row() -> None:
@@ -238,16 +250,16 @@ def conditions_editor(
             "The definition is stored as this JSON and evaluated again on every data load. Groups nest: a "
             'condition may itself be {"match": "any", "conditions": [...]}.'
         )
-        typed = st.text_area(
-            "Definition", value=json.dumps(definition, indent=2), key="builder_json", height=220
+        text = json.dumps(definition, indent=2)
+        # keyed by its content, so the box shows the conditions as they are now after every edit
+        key = "builder_json_" + hashlib.sha1(text.encode()).hexdigest()[:12]
+        st.text_area("Definition", value=text, key=key, height=220)
+        st.button(
+            "Use this JSON", key="builder_use_json", icon=":material/input:", on_click=_use_json, args=(key,)
         )
-        if st.button("Use this JSON", key="builder_use_json", icon=":material/input:"):
-            try:
-                load_definition(typed)
-            except engine.EngineError as error:
-                components.show_error(error)
-            else:
-                st.rerun()
+        error = st.session_state.pop(JSON_ERROR, None)
+        if error:
+            st.error(error, icon=":material/error:")
     return definition
 
 

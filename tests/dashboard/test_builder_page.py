@@ -215,3 +215,37 @@ def test_a_persona_card_opens_its_customers_in_the_builder(app_db):
     assert at.title[0].value == "Segment builder"
     at_risk = engine.segment_members(engine.connect(app_db), ["At Risk"])
     assert metrics(at)["Customers"] == f"{len(at_risk):,}"
+
+
+def test_nested_groups_through_the_json_view(app_db):
+    import json
+
+    at = open_builder()
+    nested = {
+        "match": "all",
+        "conditions": [
+            {"field": "segment", "op": "in", "value": ["Loyal", "Champions"]},
+            {
+                "match": "any",
+                "conditions": [
+                    {"field": "age", "op": "<", "value": 30},
+                    {"field": "loyalty_member", "op": "is_true"},
+                ],
+            },
+        ],
+    }
+    next(t for t in at.text_area if t.label == "Definition").input(json.dumps(nested))
+    at.button(key="builder_use_json").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    con = engine.connect(app_db)
+    frame = engine.customer_segments(con).merge(
+        con.execute("SELECT customer_id, age, loyalty_member FROM customers").df(), on="customer_id"
+    )
+    expected = frame[
+        frame["segment"].isin(["Loyal", "Champions"]) & ((frame["age"] < 30) | frame["loyalty_member"])
+    ]
+    assert metrics(at)["Customers"] == f"{len(expected):,}"
+    assert any("Group" in m.value for m in at.markdown)
+    next(t for t in at.text_area if t.label == "Definition").input("{not json")
+    at.button(key="builder_use_json").click().run()
+    assert any("not valid JSON" in e.value for e in at.error)

@@ -128,12 +128,26 @@ def _remove_row(row_id: int) -> None:
     st.session_state[CONDITIONS] = [r for r in st.session_state.get(CONDITIONS, []) if r["id"] != row_id]
 
 
+def _shape(op: str) -> str:
+    if op in engine.OPERATORS["bought"] or op in ("in", "not_in"):
+        return "list"
+    if op == "between":
+        return "pair"
+    if op in ("is_empty", "is_not_empty", "is_true", "is_false"):
+        return "none"
+    return "text" if op == "contains" else "one"
+
+
 def _value_widget(
     column, row: dict, field: engine.AudienceField, op: str, values_for: Callable[[str], list[str]]
 ) -> tuple[Any, bool]:
-    """Draw the value control for ``field`` and ``op``; returns (value, complete)."""
-    key = f"{WIDGET_PREFIX}value_{row['id']}_{field.name}_{op}"
-    start = row.get("value") if row.get("field") == field.name and row.get("op") == op else None
+    """Draw the value control for ``field`` and ``op``; returns (value, complete). The control is keyed by
+    the shape of its value, so "is any of" -> "is none of" keeps the chosen values."""
+    shape = _shape(op)
+    key = f"{WIDGET_PREFIX}value_{row['id']}_{field.name}_{shape}"
+    same = row.get("field") == field.name and _shape(str(row.get("op"))) == shape
+    start = row.get("value") if same else None
+    as_of = st.session_state.get("builder_as_of") or dt.date.today()
     if op in ("is_empty", "is_not_empty", "is_true", "is_false"):
         column.caption(" ")
         return None, True
@@ -171,12 +185,12 @@ def _value_widget(
         if isinstance(start, list) and len(start) == 2:
             chosen = tuple(dt.date.fromisoformat(str(v)[:10]) for v in start)
         else:
-            chosen = (dt.date.today() - dt.timedelta(days=90), dt.date.today())
+            chosen = (as_of - dt.timedelta(days=90), as_of)
         value = column.date_input("Dates", value=chosen, key=key, label_visibility="collapsed")
         if isinstance(value, (tuple, list)) and len(value) == 2:
             return [value[0].isoformat(), value[1].isoformat()], True
         return None, False
-    day = dt.date.fromisoformat(str(start)[:10]) if start else dt.date.today()
+    day = dt.date.fromisoformat(str(start)[:10]) if start else as_of - dt.timedelta(days=90)
     value = column.date_input("Date", value=day, key=key, label_visibility="collapsed")
     return value.isoformat(), True
 

@@ -40,13 +40,13 @@ KINDS = ("number", "date", "category", "text", "bool", "bought")
 # Operators per kind of field: the only ones a definition may use (labels are for the page).
 OPERATORS: dict[str, dict[str, str]] = {
     "number": {
+        ">=": "at least",
+        "<=": "at most",
+        "between": "between",
         "=": "is",
         "!=": "is not",
-        "<": "less than",
-        "<=": "at most",
         ">": "more than",
-        ">=": "at least",
-        "between": "between",
+        "<": "less than",
         "is_empty": "is empty",
         "is_not_empty": "is not empty",
     },

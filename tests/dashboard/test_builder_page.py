@@ -42,7 +42,7 @@ def test_builder_counts_what_the_conditions_say(app_db):
     at.button(key="builder_add").click().run()
     row = [s.key for s in at.selectbox if s.key.startswith("bc_field_")][-1].removeprefix("bc_field_")
     at.selectbox(key=f"bc_field_{row}").set_value("region").run()
-    at.multiselect(key=f"bc_value_{row}_region_in").set_value(["South"]).run()
+    at.multiselect(key=f"bc_value_{row}_region_list").set_value(["South"]).run()
     assert not at.exception, [e.value for e in at.exception]
     customers = con.execute("SELECT customer_id, region FROM customers").df()
     south = champions.merge(customers, on="customer_id")

@@ -249,3 +249,43 @@ def test_nested_groups_through_the_json_view(app_db):
     next(t for t in at.text_area if t.label == "Definition").input("{not json")
     at.button(key="builder_use_json").click().run()
     assert any("not valid JSON" in e.value for e in at.error)
+
+
+def test_every_kind_of_condition_edits_without_error(app_db):
+    import datetime as dt
+
+    at = open_builder()
+
+    def new_row(field: str) -> str:
+        at.button(key="builder_add").click().run()
+        row = [s.key for s in at.selectbox if s.key.startswith("bc_field_")][-1].removeprefix("bc_field_")
+        at.selectbox(key=f"bc_field_{row}").set_value(field).run()
+        return row
+
+    def ok() -> None:
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.error, [e.value for e in at.error]
+
+    money = new_row("monetary")
+    at.selectbox(key=f"bc_op_{money}_monetary").set_value("between").run()
+    at.number_input(key=f"bc_value_{money}_monetary_pair_hi").set_value(500).run()
+    ok()
+    last = new_row("last_order")
+    at.date_input(key=f"bc_value_{last}_last_order_one").set_value(dt.date(2025, 6, 1)).run()
+    at.selectbox(key=f"bc_op_{last}_last_order").set_value("between").run()
+    ok()
+    flag = new_row("loyalty_member")
+    at.selectbox(key=f"bc_op_{flag}_loyalty_member").set_value("is_false").run()
+    ok()
+    bought = new_row("bought_category")
+    at.multiselect(key=f"bc_value_{bought}_bought_category_list").set_value(["Books"]).run()
+    at.selectbox(key=f"bc_op_{bought}_bought_category").set_value("none_of").run()
+    ok()
+    assert at.multiselect(key=f"bc_value_{bought}_bought_category_list").value == ["Books"]  # kept
+    at.radio(key="builder_match").set_value("any").run()
+    at.button(key=f"bc_remove_{money}").click().run()
+    ok()
+    assert not [s for s in at.selectbox if s.key == f"bc_field_{money}"]
+    at.button(key="builder_clear").click().run()
+    ok()
+    assert metrics(at)["Share of customers"] == "100.0%"

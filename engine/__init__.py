@@ -31,6 +31,7 @@ _LAZY = (
     "report",
 )
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
+_LAZY += ("predict",)  # CLV and churn risk (engine/predict.py)
 
 
 def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:

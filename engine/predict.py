@@ -271,6 +271,11 @@ class GammaGammaModel:
         best, self.converged_, self.iterations_ = _minimise(objective, np.zeros(3), self.max_iter)
         p, q, gamma = np.exp(best)
         self.p_, self.q_, self.gamma_ = float(p), float(q), float(gamma * scale)
+        # the population's mean spend per order, p gamma / (q - 1), is infinite when q <= 1 (a very long
+        # tail of big spenders): the observed mean of the fitted customers stands in for it then
+        self.population_mean_ = (
+            self.p_ * self.gamma_ / (self.q_ - 1) if self.q_ > 1 else float(np.average(z, weights=x))
+        )
         # the likelihood of the spend itself (rescaling spend shifts the density by log(scale) per customer)
         self.log_likelihood_ = -_gamma_gamma_objective(best, x, zs, False)[0] - len(x) * math.log(scale)
         self.n_customers_ = int(len(x))
@@ -282,11 +287,13 @@ class GammaGammaModel:
 
     def expected_order_value(self, frequency, monetary) -> np.ndarray:
         """E[spend per order | x, mean spend]: ``p (gamma + x m) / (p x + q - 1)``; the population mean
-        ``p gamma / (q - 1)`` for customers without a repeat purchase."""
+        ``population_mean_`` for customers without a repeat purchase."""
         x = np.asarray(frequency, float)
         m = np.nan_to_num(np.asarray(monetary, float), nan=0.0)
         x = np.where(m > 0, x, 0.0)
-        return self.p_ * (self.gamma_ + x * m) / (self.p_ * x + self.q_ - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = self.p_ * (self.gamma_ + x * m) / (self.p_ * x + self.q_ - 1)
+        return np.where(x > 0, value, self.population_mean_)
 
 
 def _gamma_gamma_objective(log_params, x, z, with_grad: bool):
@@ -720,9 +727,9 @@ def holdout_check(
     # tracking: calendar weeks from the first purchase; actual = repeat purchase days of these customers
     first = pd.to_datetime(frame["first_purchase"])
     start_day = first.min().date()
-    weeks = (end - start_day).days // 7 + 1
+    weeks = ((end - start_day).days + 1) // 7  # whole weeks only: a last partial week would look like a drop
     week_starts = pd.to_datetime([start_day + dt.timedelta(days=7 * k) for k in range(weeks)])
-    edges = np.minimum(np.arange(weeks + 1) * 7.0, (end - start_day).days + 1.0)
+    edges = np.arange(weeks + 1) * 7.0
     first_offset = (first - pd.Timestamp(start_day)).dt.days.to_numpy(float)
     # expected repeat purchases by each week's end: E[X(elapsed)] summed over customers (grouped by their
     # first purchase day); a purchase on day d is at time d - first day, so days before e end at e - 1
@@ -921,17 +928,25 @@ def prediction_scores(con: Connection, prediction: Prediction) -> pd.DataFrame:
 
 
 def stored_holdout_check(
-    con: Connection, calibration_end: dt.date | str | None = None, horizon_days: int = DEFAULT_HORIZON_DAYS
+    con: Connection,
+    calibration_end: dt.date | str | None = None,
+    holdout_end: dt.date | str | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> HoldoutCheck:
     """``holdout_check`` stored once per data version and parameters."""
     cal_end = _to_date(calibration_end, "calibration date") or default_calibration_end(con, horizon_days)
-    if cal_end is None:
+    end = _to_date(holdout_end, "end of the check") or last_order_date(con)
+    if cal_end is None or end is None:
         raise InsufficientDataError("There are no orders to predict from: load an order log first.")
-    params = {"calibration_end": cal_end.isoformat(), "horizon_days": int(horizon_days)}
+    params = {
+        "calibration_end": cal_end.isoformat(),
+        "holdout_end": end.isoformat(),
+        "horizon_days": horizon_days,
+    }
     kind = "predict_holdout"
 
     def compute() -> HoldoutCheck:
-        result = holdout_check(con, cal_end, horizon_days=horizon_days)
+        result = holdout_check(con, cal_end, end, horizon_days=horizon_days)
         store.put_blob(con, kind, params, result)
         return result
 
@@ -996,21 +1011,12 @@ def predict_command(argv: Sequence[str]) -> int:
         + f"; fitted in {result.fit_seconds:.2f} s.",
         file=sys.stderr,
     )
-    if not args.no_check:
+    if not args.no_check:  # fitted before --as-of minus the horizon, checked up to --as-of: nothing later
         try:
             check = stored_holdout_check(
-                con, result.as_of - dt.timedelta(days=args.horizon_days), args.horizon_days
+                con, result.as_of - dt.timedelta(days=args.horizon_days), result.as_of, args.horizon_days
             )
-            # the check ends at --as-of: nothing after the prediction date is used
-            if check.holdout_end > result.as_of:
-                check = holdout_check(
-                    con, result.as_of - dt.timedelta(days=args.horizon_days), result.as_of, args.horizon_days
-                )
-            auc = (
-                f" Risk ranks who did not come back with AUC {check.auc:.3f}."
-                if check.auc is not None
-                else ""
-            )
+            auc = f" Churn risk ranks who did not come back with AUC {check.auc:.3f}." if check.auc else ""
             print(f"Check: {check.sentence}{auc}", file=sys.stderr)
         except InsufficientDataError as error:
             print(f"Check not possible: {error}", file=sys.stderr)

@@ -138,27 +138,30 @@ components.kpi_row(
         Kpi(
             "Customers",
             fmt_int(len(scores)),
-            f"{prediction.repeat_buyers:,} came back at least once",
             help="Customers with at least one purchase up to the date; a purchase is a day with an order.",
-            delta_color="off",
         ),
         Kpi(
-            f"Expected purchases, next {horizon} days",
+            "Came back at least once",
+            fmt_int(prediction.repeat_buyers),
+            help="Customers who bought on more than one day: the model learns how often people return from "
+            "them (repeat purchases).",
+        ),
+        Kpi(
+            "Expected purchases",
             fmt_int(scores["expected_purchases"].sum()),
-            help="Sum over customers of the expected number of purchase days (BG/NBD model, conditional "
-            "expectation).",
+            help=f"Over the next {horizon} days, summed over customers: the expected number of purchase days "
+            "(BG/NBD model, conditional expectation).",
         ),
         Kpi(
-            f"Predicted value, next {horizon} days",
+            "Predicted value (CLV)",
             fmt_money_short(scores["clv"].sum()),
-            help="Sum of every customer's predicted value: expected purchases x expected order value "
-            "(Gamma-Gamma model), discounted per month (CLV).",
+            help=f"Over the next {horizon} days, summed over customers: expected purchases x expected order "
+            "value (Gamma-Gamma model), discounted per month.",
         ),
         Kpi(
             "At risk or probably lost",
             fmt_pct(at_risk_share, 0),
             help=f"Customers at least 50% likely to buy nothing in the next {horizon} days (churn risk).",
-            delta_color="off",
         ),
     ]
 )
@@ -265,7 +268,9 @@ with check:
         )
         st.caption(
             f"The model learned from orders up to {holdout.calibration_end} and predicted the "
-            f"{holdout.holdout_days} days after; customers who first bought later are not in this chart."
+            f"{holdout.holdout_days} days after; customers who first bought later are not in this chart. The "
+            "model knows no seasons or campaigns: a holiday peak shows as actual above predicted, and the "
+            "totals over the whole period are what to compare."
         )
         left, right = st.columns([3, 2])
         left.plotly_chart(cp.by_purchases_chart(holdout.by_purchases), width="stretch")

@@ -141,7 +141,7 @@ components.kpi_row(
             help="Customers with at least one purchase up to the date; a purchase is a day with an order.",
         ),
         Kpi(
-            "Came back at least once",
+            "Came back",
             fmt_int(prediction.repeat_buyers),
             help="Customers who bought on more than one day: the model learns how often people return from "
             "them (repeat purchases).",
@@ -159,7 +159,7 @@ components.kpi_row(
             "value (Gamma-Gamma model), discounted per month.",
         ),
         Kpi(
-            "At risk or probably lost",
+            "At risk or lost",
             fmt_pct(at_risk_share, 0),
             help=f"Customers at least 50% likely to buy nothing in the next {horizon} days (churn risk).",
         ),

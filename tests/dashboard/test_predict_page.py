@@ -33,7 +33,7 @@ def test_page_predicts_on_the_sample_and_shows_the_check(app_db):
     assert at.title[0].value.endswith("Who will buy again")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Customers"] == f"{len(per_customer):,}"
-    assert metrics["Came back at least once"] == f"{int((per_customer > 1).sum()):,}"
+    assert metrics["Came back"] == f"{int((per_customer > 1).sum()):,}"
     captions = " ".join(c.value for c in at.caption)
     assert f"{int(lines['is_return'].fillna(False).sum()):,} return lines" in captions
     markdown = " ".join(m.value for m in at.markdown)

@@ -354,7 +354,7 @@ WITH lines AS (
     SELECT
         customer_id,
         CAST(order_date AS DATE) AS day,
-        CAST(coalesce(amount, 0) AS DOUBLE) AS amount,
+        CAST(coalesce(amount, 0) AS DECIMAL(18, 4)) AS amount,  -- exact sums: the same data gives the same fit
         coalesce(is_return, coalesce(amount, 0) < 0) AS is_return
     FROM orders
     WHERE order_date < $day_after
@@ -374,8 +374,8 @@ SELECT
     count(*) - 1 AS repeat_purchases,
     date_diff('day', min(day), max(day)) AS recency_days,
     date_diff('day', min(day), $as_of) AS age_days,
-    avg(spend) AS average_order_value,
-    avg(spend) FILTER (WHERE NOT is_first) AS monetary,
+    CAST(avg(spend) AS DOUBLE) AS average_order_value,
+    CAST(avg(spend) FILTER (WHERE NOT is_first) AS DOUBLE) AS monetary,
     min(day) AS first_purchase
 FROM marked
 GROUP BY customer_id
@@ -920,11 +920,7 @@ def predict_customers(
 
 def prediction_scores(con: Connection, prediction: Prediction) -> pd.DataFrame:
     """The stored per-customer scores of ``prediction`` (``SCORE_COLUMNS``), highest CLV first."""
-    if not prediction.checks.passed:
-        raise InsufficientDataError(" ".join(prediction.checks.messages))
-    table = store.result_table(con, "predict_scores", prediction.store_params)
-    if table is None:
-        raise InsufficientDataError("The predictions are out of date: the data changed; open the page again.")
+    table = _scores_table(con, prediction)
     return con.execute(f"SELECT * EXCLUDE (_pos) FROM {store.quote_ident(table)} ORDER BY _pos").df()
 
 
@@ -962,6 +958,66 @@ def at_risk_valuable(scores: pd.DataFrame, top_share: float = 0.2, min_risk: flo
     cut = scores["clv"].quantile(1 - top_share)
     picked = scores[(scores["clv"] >= cut) & (scores["churn_risk"] >= min_risk)]
     return picked.sort_values(["clv", "customer_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+_SEGMENT_VALUE_SQL = """
+SELECT
+    s.segment,
+    count(*) AS customers,
+    sum(p.clv) AS clv,
+    avg(p.clv) AS clv_per_customer,
+    avg(p.churn_risk) AS churn_risk,
+    avg(p.p_alive) AS p_alive,
+    avg(CASE WHEN p.churn_risk >= $at_risk THEN 1.0 ELSE 0.0 END) AS share_at_risk
+FROM {segments} s
+JOIN {scores} p ON CAST(s.customer_id AS VARCHAR) = p.customer_id
+GROUP BY s.segment
+ORDER BY clv DESC, s.segment
+"""
+
+
+def _scores_table(con: Connection, prediction: Prediction) -> str:
+    if not prediction.checks.passed:
+        raise InsufficientDataError(" ".join(prediction.checks.messages))
+    table = store.result_table(con, "predict_scores", prediction.store_params)
+    if table is None:
+        raise InsufficientDataError("The predictions are out of date: the data changed; open the page again.")
+    return table
+
+
+def segment_value(con: Connection, prediction: Prediction, at_risk: float = 0.5) -> pd.DataFrame:
+    """Predicted value and churn risk per RFM segment (segments measured at the prediction's date), highest
+    total CLV first: ``segment, customers, clv, clv_per_customer, churn_risk, p_alive, share_at_risk``
+    (the share with a churn risk of ``at_risk`` or more). Customers without a purchase are not counted."""
+    from engine.rfm import rfm_table
+
+    sql = _SEGMENT_VALUE_SQL.replace(
+        "{segments}", store.quote_ident(rfm_table(con, prediction.as_of))
+    ).replace("{scores}", store.quote_ident(_scores_table(con, prediction)))
+    return con.execute(sql, {"at_risk": at_risk}).df()
+
+
+def with_predictions(
+    con: Connection, frame: pd.DataFrame, prediction: Prediction, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """``frame`` (with a ``customer_id`` column) with each customer's predicted columns appended (default
+    ``p_alive, expected_purchases, clv, churn_risk, risk_band``); empty where a customer has no prediction
+    (no purchase up to the prediction's date). Row order is kept."""
+    wanted = list(columns or ["p_alive", "expected_purchases", "clv", "churn_risk", "risk_band"])
+    unknown = [c for c in wanted if c not in SCORE_COLUMNS or c == "customer_id"]
+    if unknown:
+        raise SchemaError(
+            f"Unknown prediction column(s) {', '.join(unknown)}; choose from {SCORE_COLUMNS[1:]}."
+        )
+    table = _scores_table(con, prediction)
+    cols = ", ".join(store.quote_ident(c) for c in ["customer_id", *wanted])
+    scores = con.execute(f"SELECT {cols} FROM {store.quote_ident(table)}").df()
+    keys = frame["customer_id"].astype(str)
+    merged = pd.DataFrame({"customer_id": keys}).merge(scores, on="customer_id", how="left")
+    out = frame.copy()
+    for column in wanted:
+        out[column] = merged[column].to_numpy()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- command
@@ -1053,5 +1109,7 @@ __all__ = [
     "predict_customers",
     "prediction_scores",
     "at_risk_valuable",
+    "segment_value",
+    "with_predictions",
     "predict_command",
 ]

@@ -56,6 +56,11 @@ def load_scores(version: int, params_key: str, _prediction) -> pd.DataFrame:
     return scores.merge(segments, on="customer_id", how="left")
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_segment_value(version: int, params_key: str, _prediction) -> pd.DataFrame:
+    return engine.segment_value(state.cursor(), _prediction)
+
+
 def predict(as_of, horizon_days: int, discount_rate: float):
     """The stored predictions, or a fit with a progress bar (once per data version and choice)."""
     holder: dict = {}
@@ -206,18 +211,7 @@ with lapse:
             width="stretch",
         )
     st.subheader("Risk beside the RFM segment")
-    by_segment = (
-        scores.groupby("segment", dropna=False)
-        .agg(
-            customers=("customer_id", "size"),
-            churn_risk=("churn_risk", "mean"),
-            p_alive=("p_alive", "mean"),
-            clv=("clv", "sum"),
-            clv_per_customer=("clv", "mean"),
-        )
-        .sort_values("clv", ascending=False)
-        .reset_index()
-    )
+    by_segment = load_segment_value(version, repr(prediction.store_params), prediction)
     st.dataframe(
         styled_table(
             by_segment,
@@ -227,8 +221,15 @@ with lapse:
                 "p_alive": "Mean P(alive)",
                 "clv": "Predicted value (CLV)",
                 "clv_per_customer": "CLV per customer",
+                "share_at_risk": "At risk or lost",
             },
-            {"churn_risk": "pct1", "p_alive": "pct1", "clv": "money", "clv_per_customer": "money"},
+            {
+                "churn_risk": "pct1",
+                "p_alive": "pct1",
+                "clv": "money",
+                "clv_per_customer": "money",
+                "share_at_risk": "pct1",
+            },
         ),
         hide_index=True,
         width="stretch",

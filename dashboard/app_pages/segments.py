@@ -36,6 +36,16 @@ def load_members(version: int, as_of: dt.date, chosen: tuple[str, ...]) -> pd.Da
     return engine.segment_members(state.cursor(), list(chosen), as_of)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_predicted_members(version: int, as_of: dt.date, chosen: tuple[str, ...]) -> pd.DataFrame:
+    """Members with their predicted value and churn risk (the Predict page's default horizon)."""
+    prediction = engine.predict_customers(state.cursor(), as_of)
+    if not prediction.checks.passed:
+        raise engine.InsufficientDataError(" ".join(prediction.checks.messages))
+    members = engine.segment_members(state.cursor(), list(chosen), as_of)
+    return engine.with_predictions(state.cursor(), members, prediction)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def load_migration(version: int, as_of: dt.date, earlier: dt.date) -> pd.DataFrame:
     return engine.segment_migration(state.cursor(), as_of, earlier)
@@ -489,6 +499,16 @@ with tab_export:
             st.info("Choose one or more segments.", icon=":material/info:")
         else:
             members = load_members(version, as_of, tuple(chosen))
+            if st.toggle(
+                "Add predicted value and churn risk",
+                key="segments_export_predictions",
+                help="Each member's chance of still being a customer (P(alive)), expected purchases, predicted "
+                "value (CLV) and churn risk over the next 365 days, from the Predict page's model.",
+            ):
+                try:
+                    members = load_predicted_members(version, as_of, tuple(chosen))
+                except engine.EngineError as error:
+                    components.show_error(error)
             st.caption(f"{len(members):,} customers, with their RFM values, scores and customer attributes.")
             st.dataframe(
                 members.head(1000), hide_index=True, width="stretch", column_config=member_columns(members)

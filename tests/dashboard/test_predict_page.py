@@ -68,3 +68,15 @@ def test_page_refuses_a_subscription_pattern_plainly(empty_app_db):
     assert any("do not suit the prediction model" in i.value for i in at.info)
     assert "subscription" in " ".join(m.value for m in at.markdown)
     assert not at.get("plotly_chart") and not at.metric
+
+
+def test_segment_member_export_can_carry_predicted_value_and_risk(app_db):
+    from tests.dashboard.test_segments_page import open_segments, open_tab
+
+    at = open_tab(open_segments(), "export")
+    at.multiselect(key="segments_export_choice").set_value(["At Risk"]).run()
+    at.toggle(key="segments_export_predictions").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = at.dataframe[0].value
+    assert {"p_alive", "clv", "churn_risk", "risk_band"} <= set(shown.columns)
+    assert shown["clv"].notna().all() and (shown["churn_risk"].between(0, 1)).all()

@@ -379,3 +379,33 @@ def test_predict_command_says_why_it_does_not_predict(con, tmp_path, capsys):
     assert not out.exists()
     assert segmint(["predict", "--db", path[0], "--as-of", "June 2024", "--out", str(out)]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_value_by_segment_adds_up_to_the_scores(cdnow_con):
+    prediction = predict.predict_customers(cdnow_con)
+    scores = predict.prediction_scores(cdnow_con, prediction)
+    by_segment = predict.segment_value(cdnow_con, prediction)
+    # independently: the customers' RFM segments joined in pandas
+    segments = engine.customer_segments(cdnow_con, prediction.as_of)[["customer_id", "segment"]]
+    joined = scores.merge(segments.astype({"customer_id": str}), on="customer_id")
+    expected = joined.groupby("segment").agg(customers=("clv", "size"), clv=("clv", "sum"))
+    got = by_segment.set_index("segment")
+    assert got["customers"].sum() == len(scores) == 2357
+    for segment, row in expected.iterrows():
+        assert got.loc[segment, "customers"] == row["customers"]
+        assert got.loc[segment, "clv"] == pytest.approx(row["clv"], rel=1e-9)
+    share = (joined["churn_risk"] >= 0.5).groupby(joined["segment"]).mean()
+    assert np.allclose(got.loc[share.index, "share_at_risk"], share)
+    assert by_segment["clv"].is_monotonic_decreasing
+
+
+def test_predictions_join_any_customer_list_in_its_order(cdnow_con):
+    prediction = predict.predict_customers(cdnow_con)
+    scores = predict.prediction_scores(cdnow_con, prediction).set_index("customer_id")
+    listed = pd.DataFrame({"customer_id": ["0002", "unknown", "0001"], "note": ["b", "x", "a"]})
+    out = predict.with_predictions(cdnow_con, listed, prediction)
+    assert out["note"].tolist() == ["b", "x", "a"]
+    assert out.loc[0, "clv"] == scores.loc["0002", "clv"] and out.loc[2, "clv"] == scores.loc["0001", "clv"]
+    assert pd.isna(out.loc[1, "clv"])
+    with pytest.raises(engine.SchemaError, match="Unknown prediction column"):
+        predict.with_predictions(cdnow_con, listed, prediction, ["favourite_colour"])

@@ -59,6 +59,9 @@ MONTH_DAYS = 30.0
 MIN_HISTORY_DAYS = 90  # about three months
 MIN_REPEAT_BUYERS = 30
 MIN_CUSTOMERS = 100
+SPEND_CORRELATION_LIMIT = (
+    0.3  # |Pearson r| of purchases and mean spend above which the spend model is doubted
+)
 # subscription-like: most customers with at least SUBSCRIPTION_MIN_PURCHASES purchase days buy at nearly
 # fixed intervals (coefficient of variation of their gaps below SUBSCRIPTION_GAP_CV)
 SUBSCRIPTION_MIN_PURCHASES = 4
@@ -664,16 +667,19 @@ WHERE customer_id IS NOT NULL AND order_date >= $start AND order_date < $day_aft
 """
 
 
-def default_calibration_end(con: Connection, horizon_days: int = DEFAULT_HORIZON_DAYS) -> dt.date | None:
-    """The last order day minus the holdout length (``horizon_days``, capped at half the history so the
-    calibration keeps at least half of it)."""
+def default_calibration_end(
+    con: Connection, horizon_days: int = DEFAULT_HORIZON_DAYS, end: dt.date | str | None = None
+) -> dt.date | None:
+    """``end`` (default the last order day) minus the check's length: ``horizon_days``, capped at half the
+    history up to ``end`` so the calibration keeps at least half of it."""
     row = con.execute(
         "SELECT CAST(min(order_date) AS DATE), CAST(max(order_date) AS DATE) FROM orders"
     ).fetchone()
     if not row or row[1] is None:
         return None
-    span = (row[1] - row[0]).days
-    return row[1] - dt.timedelta(days=min(horizon_days, span // 2))
+    last = _to_date(end, "end of the check") or row[1]
+    span = max((last - row[0]).days, 0)
+    return last - dt.timedelta(days=min(horizon_days, span // 2))
 
 
 def holdout_check(
@@ -692,8 +698,8 @@ def holdout_check(
     last = last_order_date(con)
     if last is None:
         raise InsufficientDataError("There are no orders to predict from: load an order log first.")
-    cal_end = _to_date(calibration_end, "calibration date") or default_calibration_end(con, horizon_days)
     end = _to_date(holdout_end, "end of the check") or last
+    cal_end = _to_date(calibration_end, "calibration date") or default_calibration_end(con, horizon_days, end)
     if end <= cal_end:
         raise InsufficientDataError(
             f"There are no orders after {cal_end} to check the predictions against: choose an earlier date."
@@ -830,6 +836,20 @@ class Prediction:
     return_lines: int = 0
     fit_seconds: float = 0.0
     store_params: dict[str, Any] = field(default_factory=dict)
+    spend_correlation: float | None = None  # repeat buyers' purchases vs mean spend (Pearson)
+
+    @property
+    def spend_note(self) -> str | None:
+        """A warning when spend per order moves with the number of purchases: the spend model assumes they
+        are independent (Fader, Hardie & Lee 2005b), so expected order values lean the wrong way."""
+        r = self.spend_correlation
+        if r is None or abs(r) < SPEND_CORRELATION_LIMIT:
+            return None
+        more = "more" if r > 0 else "less"
+        return (
+            f"Customers who buy more often spend {more} per order here (correlation {r:.2f}); the spend model "
+            "assumes the two are unrelated, so read expected order values and CLV as rough."
+        )
 
     @property
     def caption(self) -> str:
@@ -904,10 +924,17 @@ def predict_customers(
             progress(0.7, "Scoring every customer")
         scores = score_customers(models, summary, horizon_days, discount_rate)
         store.put_result(con, scores_kind, params, scores)
+        repeat = summary.frame[summary.frame["repeat_purchases"] > 0]
+        correlation = (
+            float(repeat["repeat_purchases"].corr(repeat["monetary"]))
+            if len(repeat) > 2 and repeat["repeat_purchases"].nunique() > 1
+            else None
+        )
         result = Prediction(
             params=models.purchases.params_ | models.spend.params_,
             log_likelihood=models.purchases.log_likelihood_,
             fit_seconds=models.fit_seconds,
+            spend_correlation=None if correlation is None or math.isnan(correlation) else correlation,
             **base,
         )
         store.put_blob(con, kind, params, result)
@@ -931,8 +958,8 @@ def stored_holdout_check(
     horizon_days: int = DEFAULT_HORIZON_DAYS,
 ) -> HoldoutCheck:
     """``holdout_check`` stored once per data version and parameters."""
-    cal_end = _to_date(calibration_end, "calibration date") or default_calibration_end(con, horizon_days)
     end = _to_date(holdout_end, "end of the check") or last_order_date(con)
+    cal_end = _to_date(calibration_end, "calibration date") or default_calibration_end(con, horizon_days, end)
     if cal_end is None or end is None:
         raise InsufficientDataError("There are no orders to predict from: load an order log first.")
     params = {
@@ -1027,6 +1054,7 @@ def predict_command(argv: Sequence[str]) -> int:
     """``segmint predict``: every customer's P(alive), expected purchases and order value, CLV and churn
     risk as CSV, as of a date for the next N days; the check on later months goes to standard error."""
     import argparse
+    import json
     import sys
     from pathlib import Path
 
@@ -1048,11 +1076,25 @@ def predict_command(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--out", required=True, help="the CSV file to write ('-' for standard output)")
     parser.add_argument("--no-check", action="store_true", help="skip the check on the months before --as-of")
+    parser.add_argument("--json", action="store_true", help="print the headline figures as JSON")
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(list(argv))
     con = store.connect(args.db)
     result = predict_customers(con, args.as_of, args.horizon_days, args.discount_rate)
+    summary: dict[str, Any] = {
+        "as_of": result.as_of.isoformat(),
+        "horizon_days": result.horizon_days,
+        "discount_rate": result.discount_rate,
+        "passed": result.checks.passed,
+        "messages": list(result.checks.messages),
+        "customers": result.customers,
+        "repeat_buyers": result.repeat_buyers,
+        "return_lines_left_out": result.return_lines,
+        "guest_lines_left_out": result.guest_lines,
+    }
     if not result.checks.passed:
+        if args.json:
+            print(json.dumps(summary, indent=2))
         print("Not predicted: " + " ".join(result.checks.messages), file=sys.stderr)
         return 1
     scores = prediction_scores(con, result)[EXPORT_COLUMNS]
@@ -1061,6 +1103,14 @@ def predict_command(argv: Sequence[str]) -> int:
         sys.stdout.write(data.decode("utf-8-sig"))
     else:
         Path(args.out).write_bytes(data)
+    summary |= {
+        "params": result.params,
+        "log_likelihood": result.log_likelihood,
+        "expected_purchases": float(scores["expected_purchases"].sum()),
+        "clv": float(scores["clv"].sum()),
+        "risk_bands": {str(k): int(v) for k, v in scores["risk_band"].value_counts().items()},
+        "spend_correlation": result.spend_correlation,
+    }
     print(result.caption, file=sys.stderr)
     print(
         "Model: "
@@ -1068,19 +1118,33 @@ def predict_command(argv: Sequence[str]) -> int:
         + f"; fitted in {result.fit_seconds:.2f} s.",
         file=sys.stderr,
     )
-    if not args.no_check:  # fitted before --as-of minus the horizon, checked up to --as-of: nothing later
+    if result.spend_note:
+        print(f"Note: {result.spend_note}", file=sys.stderr)
+    if not args.no_check:  # fitted up to --as-of minus the horizon (at most half the history), checked up to
+        # --as-of: nothing after --as-of is read
         try:
-            check = stored_holdout_check(
-                con, result.as_of - dt.timedelta(days=args.horizon_days), result.as_of, args.horizon_days
-            )
+            check = stored_holdout_check(con, None, result.as_of, args.horizon_days)
             auc = f" Churn risk ranks who did not come back with AUC {check.auc:.3f}." if check.auc else ""
             print(f"Check: {check.sentence}{auc}", file=sys.stderr)
+            summary["check"] = {
+                "calibration_end": check.calibration_end.isoformat(),
+                "holdout_end": check.holdout_end.isoformat(),
+                "customers": check.customers,
+                "predicted_repeat_purchases": check.predicted_total,
+                "actual_repeat_purchases": check.actual_total,
+                "auc": check.auc,
+                "auc_p_alive": check.auc_p_alive,
+                "sentence": check.sentence,
+            }
         except InsufficientDataError as error:
             print(f"Check not possible: {error}", file=sys.stderr)
+            summary["check"] = {"message": str(error)}
     if args.out != "-":
         print(
             f"Wrote {len(scores):,} customers ({', '.join(scores.columns)}) to {args.out}.", file=sys.stderr
         )
+    if args.json:
+        print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -136,6 +136,8 @@ if not prediction.checks.passed:
 
 scores = load_scores(version, repr(prediction.store_params), prediction)
 st.caption(f":material/info: {prediction.caption}")
+if prediction.spend_note:
+    st.warning(prediction.spend_note, icon=":material/warning:")
 
 at_risk_share = float((scores["churn_risk"] >= 0.5).mean())
 components.kpi_row(
@@ -250,7 +252,7 @@ with valuable:
 
 with check:
     try:
-        holdout = engine.stored_holdout_check(state.cursor(), horizon_days=horizon)
+        holdout = engine.stored_holdout_check(state.cursor(), None, as_of, horizon)
     except engine.EngineError as error:
         components.show_error(error)
     else:

@@ -409,3 +409,27 @@ def test_predictions_join_any_customer_list_in_its_order(cdnow_con):
     assert pd.isna(out.loc[1, "clv"])
     with pytest.raises(engine.SchemaError, match="Unknown prediction column"):
         predict.with_predictions(cdnow_con, listed, prediction, ["favourite_colour"])
+
+
+def test_predict_command_json_reports_the_check_up_to_the_as_of_date(
+    cdnow_store, cdnow_sample_file, tmp_path, capsys
+):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(cdnow_store, copy)
+    out = tmp_path / "predict.csv"
+    argv = ["predict", "--db", str(copy), "--as-of", "1998-06-30", "--horizon-days", "273", "--json"]
+    assert segmint([*argv, "--out", str(out)]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    check = figures["check"]
+    # 273 days is more than half of the 545 days of history: the calibration keeps half (272 days back)
+    assert check["calibration_end"] == "1997-10-01" and check["holdout_end"] == "1998-06-30"
+    days = _read_cdnow(cdnow_sample_file)[["customer_id", "order_date"]].drop_duplicates()
+    after = days[(days["order_date"] > "1997-10-01") & (days["order_date"] <= "1998-06-30")]
+    assert check["actual_repeat_purchases"] == len(after)
+    assert figures["customers"] == days["customer_id"].nunique()
+    assert sum(figures["risk_bands"].values()) == figures["customers"]
+    written = pd.read_csv(out, encoding="utf-8-sig")
+    assert figures["clv"] == pytest.approx(written["clv"].sum(), rel=1e-9)

@@ -4,6 +4,7 @@ months with its chart, the downloads, and an honest refusal where the orders loo
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 import engine
@@ -80,3 +81,19 @@ def test_segment_member_export_can_carry_predicted_value_and_risk(app_db):
     shown = at.dataframe[0].value
     assert {"p_alive", "clv", "churn_risk", "risk_band"} <= set(shown.columns)
     assert shown["clv"].notna().all() and (shown["churn_risk"].between(0, 1)).all()
+
+
+def test_segment_table_can_carry_predicted_value_per_segment(app_db):
+    from tests.dashboard.test_segments_page import open_segments, open_tab
+
+    at = open_tab(open_segments(), "rfm")
+    at.toggle(key="segments_summary_predictions").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = at.dataframe[0].value
+    assert {"clv", "clv_per_customer", "churn_risk", "share_at_risk"} <= set(shown.columns)
+    con = engine.connect(app_db, shared=False)
+    prediction = engine.predict_customers(con)
+    scores = engine.prediction_scores(con, prediction)
+    con.close()
+    buyers = shown[shown["segment"] != engine.NO_PURCHASES]
+    assert buyers["clv"].sum() == pytest.approx(scores["clv"].sum(), rel=1e-9)

@@ -207,8 +207,9 @@ with lapse:
             f"**Churn risk** is the chance a customer buys nothing in the next {horizon} days: either they "
             "have already left, or they are still a customer but do not buy in that time."
         )
+        bands_table = engine.RISK_BANDS.assign(min_risk=engine.RISK_BANDS["min_risk"].map("{:.0%}".format))
         st.dataframe(
-            engine.RISK_BANDS.rename(columns={"band": "Risk", "min_risk": "From", "description": "Meaning"}),
+            bands_table.rename(columns={"band": "Risk", "min_risk": "Risk from", "description": "Meaning"}),
             hide_index=True,
             width="stretch",
         )
@@ -235,6 +236,11 @@ with lapse:
         ),
         hide_index=True,
         width="stretch",
+    )
+    st.caption(
+        "P(alive) is 100% for every customer who bought only once: the model lets customers leave only right "
+        "after a purchase. Churn risk also counts the chance that a customer buys nothing in the time ahead, "
+        "so it is the figure to act on."
     )
     components.csv_download(by_segment, "risk_by_segment.csv", key="dl_risk_by_segment")
 

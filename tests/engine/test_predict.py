@@ -157,6 +157,10 @@ def test_holdout_check_on_cdnow_matches_independent_counts(cdnow_con, cdnow_samp
     calibration = days[days["order_date"] <= "1997-09-30"].groupby("customer_id").size() - 1
     counts = calibration.clip(upper=7).value_counts().sort_index()
     assert check.by_purchases["customers"].tolist() == counts.tolist()
+    later = days[days["order_date"] > "1997-09-30"].groupby("customer_id").size()
+    after = later.reindex(calibration.index, fill_value=0)
+    mean_after = after.groupby(calibration.clip(upper=7)).mean()
+    assert np.allclose(check.by_purchases["actual"], mean_after.to_numpy())
     # risk ranks who did not come back; 1 - P(alive) alone ranks worse than chance here, because the model
     # calls every one-time buyer alive
     assert check.auc > 0.7
@@ -433,3 +437,14 @@ def test_predict_command_json_reports_the_check_up_to_the_as_of_date(
     assert sum(figures["risk_bands"].values()) == figures["customers"]
     written = pd.read_csv(out, encoding="utf-8-sig")
     assert figures["clv"] == pytest.approx(written["clv"].sum(), rel=1e-9)
+
+
+def test_spend_model_copes_when_everyone_spends_the_same():
+    import warnings
+
+    x = np.tile([1.0, 2.0, 5.0, 9.0], 500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings reach a command line or a log
+        model = predict.GammaGammaModel().fit(x, np.full(len(x), 20.0))
+        values = model.expected_order_value([0.0, 1.0, 9.0], [np.nan, 20.0, 20.0])
+    assert values == pytest.approx([20.0, 20.0, 20.0], rel=0.01)

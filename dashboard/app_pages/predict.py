@@ -258,7 +258,8 @@ with valuable:
 
 with check:
     try:
-        holdout = engine.stored_holdout_check(state.cursor(), None, as_of, horizon)
+        with st.spinner("Checking the model on the months after a calibration date…"):
+            holdout = engine.stored_holdout_check(state.cursor(), None, as_of, horizon)
     except engine.EngineError as error:
         components.show_error(error)
     else:

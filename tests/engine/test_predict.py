@@ -448,3 +448,20 @@ def test_spend_model_copes_when_everyone_spends_the_same():
         model = predict.GammaGammaModel().fit(x, np.full(len(x), 20.0))
         values = model.expected_order_value([0.0, 1.0, 9.0], [np.nan, 20.0, 20.0])
     assert values == pytest.approx([20.0, 20.0, 20.0], rel=0.01)
+
+
+def test_every_setting_changes_the_result(cdnow_con):
+    base = predict.prediction_scores(cdnow_con, predict.predict_customers(cdnow_con, horizon_days=365))
+    flat = predict.prediction_scores(
+        cdnow_con, predict.predict_customers(cdnow_con, horizon_days=365, discount_rate=0.0)
+    )
+    short = predict.prediction_scores(cdnow_con, predict.predict_customers(cdnow_con, horizon_days=90))
+    earlier = predict.predict_customers(cdnow_con, as_of="1997-12-31", horizon_days=365)
+    assert flat["clv"].sum() > base["clv"].sum()  # no discounting: worth more
+    assert short["expected_purchases"].sum() < base["expected_purchases"].sum()
+    assert short["churn_risk"].mean() > base["churn_risk"].mean()  # less time to buy: more likely silent
+    assert earlier.params != predict.predict_customers(cdnow_con, horizon_days=365).params
+    with pytest.raises(engine.SchemaError, match="horizon"):
+        predict.predict_customers(cdnow_con, horizon_days=0)
+    with pytest.raises(engine.SchemaError, match="discount rate"):
+        predict.predict_customers(cdnow_con, discount_rate=1.5)

@@ -153,6 +153,13 @@ def test_holdout_check_on_cdnow_matches_independent_counts(cdnow_con, cdnow_samp
     first = days.groupby("customer_id")["order_date"].transform("min")
     assert check.tracking["actual"].sum() == (days["order_date"] > first).sum()
     assert check.tracking["week_start"].iloc[0] == pd.Timestamp("1997-01-01")
+    # 39 whole weeks reach 1997-09-30: by then the cumulative curve holds every calibration repeat purchase,
+    # and the model's unconditional curve (equation 9 summed over the customers) follows it within 5%
+    week_39 = check.tracking.iloc[38]
+    assert week_39["week_start"] + pd.Timedelta(days=6) == pd.Timestamp("1997-09-30")
+    repeat_in_calibration = ((days["order_date"] > first) & (days["order_date"] <= "1997-09-30")).sum()
+    assert week_39["actual_cumulative"] == repeat_in_calibration
+    assert week_39["predicted_cumulative"] == pytest.approx(repeat_in_calibration, rel=0.05)
     # by calibration purchases: customer counts from pandas
     calibration = days[days["order_date"] <= "1997-09-30"].groupby("customer_id").size() - 1
     counts = calibration.clip(upper=7).value_counts().sort_index()

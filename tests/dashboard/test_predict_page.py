@@ -3,6 +3,7 @@ months with its chart, the downloads, and an honest refusal where the orders loo
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -97,3 +98,23 @@ def test_segment_table_can_carry_predicted_value_per_segment(app_db):
     con.close()
     buyers = shown[shown["segment"] != engine.NO_PURCHASES]
     assert buyers["clv"].sum() == pytest.approx(scores["clv"].sum(), rel=1e-9)
+
+
+def test_persona_table_can_carry_predicted_value_per_segment(app_db):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.switch_page("app_pages/personas.py")
+    at.run()
+    at.toggle(key="personas_predictions").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d.value for d in at.dataframe if "clv_per_customer" in d.value.columns)
+    con = engine.connect(app_db, shared=False)
+    prediction = engine.predict_customers(con)
+    scores = engine.prediction_scores(con, prediction)
+    segments = engine.customer_segments(con)[["customer_id", "segment"]]
+    con.close()
+    joined = scores.merge(segments.astype({"customer_id": str}), on="customer_id")
+    per_customer = joined.groupby("segment")["clv"].mean()
+    got = table.set_index("group")["clv_per_customer"].dropna()
+    assert len(got) > 0
+    assert np.allclose(got, per_customer.reindex(got.index))

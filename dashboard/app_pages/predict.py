@@ -47,7 +47,7 @@ SHOWN = [
 ]
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=4)  # a row per customer: keep few copies
 def load_scores(version: int, params_key: str, _prediction) -> pd.DataFrame:
     """Scores with each customer's RFM segment beside them."""
     scores = engine.prediction_scores(state.cursor(), _prediction)

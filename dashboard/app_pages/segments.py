@@ -43,8 +43,14 @@ def load_summary_with_value(version: int, as_of: dt.date) -> pd.DataFrame:
     if not prediction.checks.passed:
         raise engine.InsufficientDataError(" ".join(prediction.checks.messages))
     value = engine.segment_value(state.cursor(), prediction)
-    columns = ["segment", "clv", "clv_per_customer", "churn_risk", "share_at_risk"]
-    return engine.segment_summary(state.cursor(), as_of).merge(value[columns], on="segment", how="left")
+    added = ["clv", "clv_per_customer", "churn_risk", "share_at_risk"]
+    summary = engine.segment_summary(state.cursor(), as_of).merge(
+        value[["segment", *added]], on="segment", how="left"
+    )
+    # beside revenue, where the eye compares past and future value (the description stays last)
+    order = [c for c in summary.columns if c not in added]
+    cut = order.index("revenue_share") + 1 if "revenue_share" in order else len(order)
+    return summary[order[:cut] + added + order[cut:]]
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -151,7 +151,8 @@ class AudienceContext:
             for name, label, kind, help_text in CLUSTER_FIELDS:
                 out[name] = AudienceField(name, label, kind, "cluster", help_text)
         for column, kind in self.score_columns:
-            out[column] = AudienceField(column, _words(column), kind, "prediction", "Predicted")
+            label = PREDICTION_LABELS.get(column, _words(column))
+            out[column] = AudienceField(column, label, kind, "prediction", "Predicted from the order log")
         for column, kind in self.attributes:
             out.setdefault(
                 column, AudienceField(column, _words(column), kind, "attribute", "Uploaded column")
@@ -223,11 +224,26 @@ def _prediction_table(con: Connection, as_of: dt.date) -> str | None:
     return store.result_table(con, PREDICTION_KIND, params)
 
 
-def _score_columns(con: Connection, table: str, taken: set[str]) -> tuple[tuple[str, str], ...]:
-    """(column, kind) of a per-customer score table: numbers, and short labels (a risk band) as categories."""
+# The predicted columns offered as fields, with plain labels (the prediction table also repeats inputs such
+# as purchases and age, which the RFM fields already cover).
+PREDICTION_LABELS: dict[str, str] = {
+    "clv": "Predicted value (CLV)",
+    "churn_risk": "Churn risk (0-1)",
+    "risk_band": "Churn risk band",
+    "p_alive": "Chance still active (0-1)",
+    "expected_purchases": "Expected purchases",
+    "expected_order_value": "Expected order value",
+}
+
+
+def _score_columns(
+    con: Connection, table: str, taken: set[str], only: Mapping[str, str] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """(column, kind) of a per-customer score table: numbers, and short labels (a risk band) as categories;
+    only the columns of ``only`` when given."""
     out = []
     for column, sql_type in store.table_columns(con, table):
-        if column in ("customer_id", "_pos") or column in taken:
+        if column in ("customer_id", "_pos") or column in taken or (only is not None and column not in only):
             continue
         if sql_type.upper().startswith(_NUMERIC_TYPES):
             out.append((column, "number"))
@@ -270,8 +286,11 @@ def audience_context(
         )
         attributes.append((column, _attribute_kind(types.get(column, "VARCHAR"), distinct)))
     scores = score_table or _prediction_table(con, day)
+    only = None if score_table else PREDICTION_LABELS
     score_columns = (
-        _score_columns(con, scores, skip | set(types)) if scores and store.table_exists(con, scores) else ()
+        _score_columns(con, scores, skip | set(types), only)
+        if scores and store.table_exists(con, scores)
+        else ()
     )
     return AudienceContext(
         as_of=day,

@@ -17,6 +17,7 @@ PAGES = [
     "campaigns",
     "experiments",
     "targeting",
+    "predict",
     "data",
 ]
 

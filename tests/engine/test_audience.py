@@ -398,3 +398,27 @@ def test_cluster_is_a_field_once_clusters_are_stored(sample_copy):
         con, {"conditions": [{"field": "cluster_name", "op": "in", "value": [name]}]}, context
     )
     assert list(got["customer_id"]) == sorted(labels.loc[labels["cluster_name"] == name, "customer_id"])
+
+
+def test_stored_predictions_become_fields(sample_copy):
+    _, con = sample_copy
+    from engine import predict
+
+    assert "clv" not in audience.audience_context(con).fields  # nothing predicted yet: nothing computed here
+    prediction = predict.predict_customers(con)
+    scores = predict.prediction_scores(con, prediction)
+    context = audience.audience_context(con)
+    assert (
+        context.fields["clv"].label == "Predicted value (CLV)"
+        and context.fields["risk_band"].kind == "category"
+    )
+    assert "purchases" not in context.fields  # inputs the RFM fields already cover are not repeated
+    definition = {
+        "conditions": [
+            {"field": "churn_risk", "op": ">=", "value": 0.5},
+            {"field": "clv", "op": ">=", "value": 100},
+        ]
+    }
+    got = audience.audience_members(con, definition, context)
+    expected = scores[(scores["churn_risk"] >= 0.5) & (scores["clv"] >= 100)]
+    assert list(got["customer_id"]) == sorted(expected["customer_id"]) and len(expected) > 0

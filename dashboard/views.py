@@ -137,7 +137,17 @@ def share_box(page) -> None:
                 f"[{segment_builder.plain_markdown(row.name)}](/{target}) · {row.saved_at:%Y-%m-%d}{by}"
             )
         if auth.can("save_views"):
-            doomed = st.selectbox("Delete a view", ["", *views["name"]], key="view_delete_choice")
-            if doomed and st.button("Delete", key="view_delete", icon=":material/delete:"):
-                engine.delete_saved(cursor, engine.SAVED_VIEW, doomed)
-                st.rerun()
+            chosen = st.selectbox("Rename or delete a view", ["", *views["name"]], key="view_manage_choice")
+            if chosen:
+                new_name = st.text_input("New name", key="view_new_name")
+                left, right = st.columns(2)
+                if left.button("Rename", key="view_rename", icon=":material/edit:"):
+                    try:
+                        engine.rename_saved(cursor, engine.SAVED_VIEW, chosen, new_name)
+                    except engine.EngineError as error:
+                        components.show_error(error)
+                    else:
+                        st.rerun()
+                if right.button("Delete", key="view_delete", icon=":material/delete:"):
+                    engine.delete_saved(cursor, engine.SAVED_VIEW, chosen)
+                    st.rerun()

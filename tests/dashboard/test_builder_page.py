@@ -289,3 +289,25 @@ def test_every_kind_of_condition_edits_without_error(app_db):
     at.button(key="builder_clear").click().run()
     ok()
     assert metrics(at)["Share of customers"] == "100.0%"
+
+
+def test_an_analyst_saves_renames_and_deletes_a_view(app_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/segments.py")
+    at.run()
+    at.text_input(key="view_save_name").input("Everything, segments")
+    at.button(key="view_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    con = engine.connect(app_db)
+    saved = engine.list_saved(con, "view")
+    assert list(saved["name"]) == ["Everything, segments"]
+    assert saved["definition"].iloc[0]["page"] == "segments" and saved["saved_by"].iloc[0] == "Local user"
+    at.selectbox(key="view_manage_choice").set_value("Everything, segments").run()
+    at.text_input(key="view_new_name").input("All segments")
+    at.button(key="view_rename").click().run()
+    assert list(engine.list_saved(con, "view")["name"]) == ["All segments"]
+    at.selectbox(key="view_manage_choice").set_value("All segments").run()
+    at.button(key="view_delete").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert engine.list_saved(con, "view").empty

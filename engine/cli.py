@@ -24,7 +24,7 @@ segmint report overview|segments|personas|campaigns|experiments|recommendations 
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
 segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target
 segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk
-segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE]   audience file"""
+segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE] | --list   audience file"""
 
 
 def _run(argv: list[str]) -> int:

@@ -351,6 +351,10 @@ def test_segmint_audience_writes_each_format(tmp_path, capsys):
         )
         crm = pd.read_csv(out, dtype=str, encoding="utf-8-sig")
         assert set(crm["segment"]) == {everyone[0]}
+        capsys.readouterr()
+        assert main(["audience", "--list", "--db", str(db)]) == 0
+        listed = capsys.readouterr().out
+        assert "saved by cli: Country is any of United Kingdom, Germany, France" in listed
         assert (
             main(["audience", "--segment", "Nobody", "--format", "crm", "--out", str(out), "--db", str(db)])
             == 2

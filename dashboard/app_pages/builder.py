@@ -15,7 +15,11 @@ from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_context(version: int, as_of: dt.date, params: engine.ClusterParams) -> engine.AudienceContext:
+def load_context(
+    version: int, as_of: dt.date, params: engine.ClusterParams, sources: tuple
+) -> engine.AudienceContext:
+    """The fields at ``as_of``; ``sources`` (the stored cluster and prediction tables) is in the key, so
+    clusters fitted or predictions made since the last run show up as fields."""
     return engine.audience_context(state.cursor(), as_of, params)
 
 
@@ -60,7 +64,8 @@ as_of = st.date_input(
     key="builder_as_of",
     help="Recency, orders and spend count up to this date, as on the Segments page.",
 )
-context = load_context(version, as_of, state.cluster_params())
+params = state.cluster_params()
+context = load_context(version, as_of, params, engine.joined_sources(state.cursor(), as_of, params))
 fields = context.fields
 saved = load_saved(version)
 

@@ -260,6 +260,15 @@ def _stored_cluster_table(con: Connection, as_of: dt.date, cluster_params: Any |
     return store.result_table(con, "clusters", params.store_key(as_of))
 
 
+def joined_sources(
+    con: Connection, as_of: dt.date | str | None = None, cluster_params: Any | None = None
+) -> tuple[str | None, str | None]:
+    """The stored cluster and prediction tables ``audience_context`` would join now (None where not
+    computed): cheap, so a cache of contexts can key on it and pick up clusters fitted a moment ago."""
+    day = rfm.resolve_as_of(con, as_of)
+    return _stored_cluster_table(con, day, cluster_params), _prediction_table(con, day)
+
+
 def audience_context(
     con: Connection,
     as_of: dt.date | str | None = None,
@@ -595,6 +604,7 @@ __all__ = [
     "AudienceContext",
     "AudienceSummary",
     "audience_context",
+    "joined_sources",
     "audience_fields",
     "field_values",
     "base_query",

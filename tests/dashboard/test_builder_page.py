@@ -311,3 +311,20 @@ def test_an_analyst_saves_renames_and_deletes_a_view(app_db):
     at.button(key="view_delete").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert engine.list_saved(con, "view").empty
+
+
+def test_clusters_fitted_on_the_segments_page_become_a_field(app_db):
+    from tests.dashboard.test_segments_page import open_tab
+
+    at = open_builder()
+    at.button(key="builder_add").click().run()
+    field = next(s for s in at.selectbox if s.key.startswith("bc_field_"))
+    assert "cluster_name" not in field.options and "Cluster" not in field.options
+    at.switch_page("app_pages/segments.py")
+    at.run()
+    open_tab(at, "clusters")  # fits and stores the clusters
+    at.switch_page("app_pages/builder.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    field = next(s for s in at.selectbox if s.key.startswith("bc_field_"))
+    assert "Cluster" in field.options

@@ -255,11 +255,24 @@ def test_crm_list_keeps_every_member_and_is_formula_safe():
     assert file.without_identifier == 3 and "no usable e-mail" in file.notes[0]
 
 
-def test_sample_has_no_identifiers_and_says_so(sample_con):
+def test_sample_google_file_hashes_each_members_email(sample_con):
     context = audience.audience_context(sample_con)
     members = audience.audience_members(sample_con, audience.segment_definition(["Champions"]), context)
     file = audience.audience_file(members, "google")
-    assert file.rows == 0 and file.without_identifier == len(members)
+    emails = pd.read_csv(SAMPLE_DIR / "customers.csv", dtype=str).set_index("customer_id")["email"]
+    expected = sorted(
+        hashlib.sha256(e.strip().lower().encode()).hexdigest() for e in emails.loc[members["customer_id"]]
+    )
+    assert file.without_identifier == 0 and sorted(file.frame["Email"]) == expected
+
+
+def test_a_store_without_contact_columns_says_so(sample_copy):
+    _, con = sample_copy
+    con.execute("ALTER TABLE customers DROP COLUMN email")
+    context = audience.audience_context(con)
+    members = audience.audience_members(con, audience.segment_definition(["Champions"]), context)
+    file = audience.audience_file(members, "google")
+    assert file.rows == 0 and file.without_identifier == len(members) > 0
     assert "No e-mail, phone or name column" in file.notes[0]
 
 

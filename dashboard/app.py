@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import engine
-from dashboard import auth, components, date_filter, state
+from dashboard import auth, components, date_filter, state, views
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 started = time.perf_counter()
@@ -19,11 +19,13 @@ PAGES = {
     "Analyse": [
         st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page(PAGES_DIR / "segments.py", title="Segments", icon=":material/donut_large:"),
+        st.Page(PAGES_DIR / "builder.py", title="Segment builder", icon=":material/filter_alt:"),
         st.Page(PAGES_DIR / "personas.py", title="Personas", icon=":material/groups:"),
         st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/recommend:"),
         st.Page(PAGES_DIR / "campaigns.py", title="Campaigns", icon=":material/campaign:"),
         st.Page(PAGES_DIR / "experiments.py", title="Experiments", icon=":material/science:"),
         st.Page(PAGES_DIR / "targeting.py", title="Targeting", icon=":material/ads_click:"),
+        st.Page(PAGES_DIR / "predict.py", title="Predict", icon=":material/online_prediction:"),
     ],
     "Manage": [
         st.Page(PAGES_DIR / "data.py", title="Data", icon=":material/upload_file:"),
@@ -59,7 +61,9 @@ with st.sidebar:
         f"{state.customer_count(version):,} customers · {counts['orders']:,} order lines · "
         f"{counts['products']:,} products · data version {version}"
     )
+    views.restore_from_url(state.date_bounds(version))  # a shared link's filters, once
     date_filter.sidebar_range(state.date_bounds(version))
+    views.share_box(page)
     auth.account_box(account)
 
 components.sample_banner()

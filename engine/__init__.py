@@ -31,6 +31,8 @@ _LAZY = (
     "report",
 )
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
+_LAZY += ("predict",)  # CLV and churn risk (engine/predict.py)
+_LAZY += ("audience", "consistency")  # act on a segment (engine/audience/), id overlap between tables
 
 
 def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:

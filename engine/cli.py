@@ -22,7 +22,9 @@ segmint recommend --top N --out FILE [--model auto|item_similarity|item_cosine|a
 segmint report overview|segments|personas|campaigns|experiments|recommendations [--from DATE --to DATE]
                [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
-segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target"""
+segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target
+segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk
+segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE] | --list   audience file"""
 
 
 def _run(argv: list[str]) -> int:
@@ -264,6 +266,14 @@ def main(argv: list[str] | None = None) -> int:
             from engine.uplift import uplift_command
 
             return uplift_command(rest)
+        if command == "predict":
+            from engine.predict import predict_command
+
+            return predict_command(rest)
+        if command == "audience":
+            from engine.audience import audience_command
+
+            return audience_command(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import streamlit as st
 
 import engine
 from dashboard import charts_campaigns as cc
-from dashboard import components, state
+from dashboard import checks, components, state
 from dashboard.components import Kpi, fmt_int, fmt_pct
 
 
@@ -230,6 +230,7 @@ if counts["experiments"] == 0:
     )
     planner(None, "none")
     st.stop()
+checks.show_id_warnings(version, ("experiments",))
 
 summary = load_summary(version)
 with st.expander(f"All experiments ({len(summary)})", expanded=len(summary) > 1, icon=":material/list:"):

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_segments, components, state
+from dashboard import charts_segments, components, segment_builder, state
 from dashboard.charts import color_map
 from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
 
@@ -27,6 +27,18 @@ def load_cards(version: int, by: str, as_of: dt.date, params: engine.ClusterPara
     return engine.persona_cards(
         state.cursor(), by=by, as_of=as_of, cluster_params=params if by == "cluster" else None
     )
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_segment_value(version: int, as_of: dt.date) -> pd.DataFrame:
+    """Predicted value and churn risk per RFM segment (the Predict page's model), keyed like persona groups."""
+    prediction = engine.predict_customers(state.cursor(), as_of)
+    if not prediction.checks.passed:
+        raise engine.InsufficientDataError(" ".join(prediction.checks.messages))
+    value = engine.segment_value(state.cursor(), prediction)
+    return value.rename(columns={"segment": "group"})[
+        ["group", "clv_per_customer", "churn_risk", "share_at_risk"]
+    ]
 
 
 def fit_clusters(as_of: dt.date, params: engine.ClusterParams) -> None:
@@ -80,7 +92,7 @@ def _share(value: float) -> str:
     return f"{value:.0%}" if value >= 0.1 else f"{value:.1%}"
 
 
-def render_card(card: engine.PersonaCard, colour: str) -> None:
+def render_card(card: engine.PersonaCard, colour: str, by: str = "segment") -> None:
     with st.container(border=True):
         st.markdown(
             # the group name may come from the data: escaped, since this markdown allows HTML
@@ -130,6 +142,11 @@ def render_card(card: engine.PersonaCard, colour: str) -> None:
             st.caption(f":material/info: {card.evidence_note}")
         elif not shown:
             st.caption(":material/info: No trait stands out with confidence.")
+        field = "cluster_name" if by == "cluster" else "segment"
+        if st.button("See these customers", key=f"persona_open_{by}_{card.group}", icon=":material/group:"):
+            segment_builder.send_to_builder(
+                {"conditions": [{"field": field, "op": "in", "value": [card.group]}]}
+            )
 
 
 st.title("Personas")
@@ -193,12 +210,22 @@ for start in range(0, len(shown), per_row):
     columns = st.columns(per_row)
     for column, card in zip(columns, shown[start : start + per_row], strict=False):
         with column:
-            render_card(card, colours[card.group])
+            render_card(card, colours[card.group], by)
 
 if shown:
     st.subheader("Side by side")
     table = engine.persona_table(shown)
     st.plotly_chart(charts_segments.share_bars(table, label="group"), width="stretch")
+    if by == "segment" and st.toggle(
+        "Add predicted value and churn risk",
+        key="personas_predictions",
+        help="Per segment: predicted value over the next 365 days per customer (CLV), the mean churn risk and "
+        "the share at risk or lost, from the Predict page's model.",
+    ):
+        try:
+            table = table.merge(load_segment_value(version, as_of), on="group", how="left")
+        except engine.EngineError as error:
+            components.show_error(error)
     st.dataframe(
         table,
         hide_index=True,
@@ -215,6 +242,11 @@ if shown:
             "median_monetary": st.column_config.NumberColumn("Median spend", format="dollar"),
             "median_aov": st.column_config.NumberColumn("Median order value", format="dollar"),
             "stability": st.column_config.NumberColumn("Stability (ARI)", format="%.2f"),
+            "clv_per_customer": st.column_config.NumberColumn(
+                "Predicted value per customer", format="dollar"
+            ),
+            "churn_risk": st.column_config.NumberColumn("Mean churn risk", format="percent"),
+            "share_at_risk": st.column_config.NumberColumn("At risk or lost", format="percent"),
         },
     )
     components.csv_download(

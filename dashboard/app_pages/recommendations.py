@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import auth, charts_recommend, components, state
+from dashboard import auth, charts_recommend, checks, components, state
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 SETTINGS = "rec_settings"
@@ -747,6 +747,7 @@ st.title("Recommendations")
 st.caption("What we would suggest to each customer and why, and how much better than best-sellers it is.")
 
 version = state.data_version()
+checks.show_id_warnings(version, ("interactions", "products"))
 categories = load_categories(version)
 settings = st.session_state.setdefault(SETTINGS, default_settings(bool(categories)))
 settings.setdefault("model", "auto")

@@ -11,11 +11,13 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PAGES = [
     "overview",
     "segments",
+    "builder",
     "personas",
     "recommendations",
     "campaigns",
     "experiments",
     "targeting",
+    "predict",
     "data",
 ]
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 import engine
 from dashboard import charts, components, state
-from dashboard import charts_campaigns as cc
+from dashboard.charts import campaigns as cc
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
 
 # --------------------------------------------------------------------------- cached reads

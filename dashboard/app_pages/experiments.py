@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_campaigns as cc
 from dashboard import components, state
+from dashboard.charts import campaigns as cc
 from dashboard.components import Kpi, fmt_int, fmt_pct
 
 

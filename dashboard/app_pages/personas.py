@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_segments, components, state
+from dashboard import components, state
 from dashboard.charts import color_map
+from dashboard.charts import segments as charts_segments
 from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
 
 KIND_LABELS = {"attribute": "Attributes", "category": "Categories", "product": "Products"}

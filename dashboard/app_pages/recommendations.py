@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import auth, charts_recommend, components, state
+from dashboard import auth, components, state
+from dashboard.charts import recommendations as charts_recommend
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 SETTINGS = "rec_settings"

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_segments, components, state
+from dashboard import components, state
+from dashboard.charts import segments as charts_segments
 from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
 SLIPPING = ["About to Sleep", "At Risk", "Cannot Lose Them"]

@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_uplift as cu
 from dashboard import components, state
-from dashboard.charts_campaigns import styled_table
+from dashboard.charts import targeting as cu
+from dashboard.charts.campaigns import styled_table
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 

@@ -9,11 +9,13 @@ import streamlit as st
 
 import engine
 from dashboard import auth, components, date_filter, state
+from dashboard.charts import theme
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 started = time.perf_counter()
 
 st.set_page_config(page_title="Segmint", page_icon=":material/donut_large:", layout="wide")
+theme.use()
 
 PAGES = {
     "Analyse": [

@@ -8,6 +8,7 @@ import streamlit as st
 import engine
 from dashboard import components, state
 from dashboard.charts import campaigns as cc
+from dashboard.charts import experiments as ec
 from dashboard.components import Kpi, fmt_int, fmt_pct
 
 
@@ -212,7 +213,7 @@ def planner(default_rate: float | None, follows: str = "") -> None:
     )
     curve = plan_curve(baseline, alpha, power, int(variants))
     if not curve.empty:
-        st.plotly_chart(cc.plan_curve(curve, lift), width="stretch", key="chart_plan")
+        st.plotly_chart(ec.plan_curve(curve, lift), width="stretch", key="chart_plan")
 
 
 st.title("Experiments")
@@ -402,8 +403,8 @@ components.kpi_row(
 family = f"{1 - (1 - confidence) / result.comparisons:.1%}" if result.comparisons > 1 else f"{confidence:.0%}"
 if binary:
     left, right = st.columns(2)
-    left.plotly_chart(cc.variant_rates(v, confidence), width="stretch", key="chart_rates")
-    right.plotly_chart(cc.lift_chart(v, family), width="stretch", key="chart_lift")
+    left.plotly_chart(ec.variant_rates(v, confidence), width="stretch", key="chart_rates")
+    right.plotly_chart(ec.lift_chart(v, family), width="stretch", key="chart_lift")
 
 st.markdown(f"##### {primary_label}: results per variant")
 st.caption(result.correction)

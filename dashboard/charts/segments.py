@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts import PRIMARY, color_map, style
+from dashboard.charts.theme import PRIMARY, color_map, style
 
 # Above this many points the scatter switches to WebGL (as plotly express does).
 WEBGL_THRESHOLD = 1000

@@ -31,6 +31,7 @@ _LAZY = (
     "report",
 )
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
+_LAZY += ("story", "pdf")  # what presentation mode and the PDF report tell, and the PDF itself
 
 
 def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:

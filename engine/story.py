@@ -34,13 +34,12 @@ def compact_number(value: float | None, money: bool = False) -> str:
     sign = "-" if value < 0 else ""
     prefix = "$" if money else ""
     size = abs(float(value))
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if size >= max(limit, 1e4):
-            scaled = size / limit
-            if round(scaled, 2) >= 1000 and suffix != "B":
-                continue  # 999,999 rounds to 1.00M, not 1000k
-            digits = 2 if scaled < 10 else 1 if scaled < 100 else 0
-            return f"{sign}{prefix}{scaled:.{digits}f}{suffix}"
+    if size >= 1e4:
+        for limit, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "B")):
+            scaled = float(f"{size / limit:.3g}")  # three significant digits
+            if scaled < 1000 or suffix == "B":  # 999,999 reads 1.00M, not 1000k
+                digits = 2 if scaled < 10 else 1 if scaled < 100 else 0
+                return f"{sign}{prefix}{scaled:.{digits}f}{suffix}"
     return f"{sign}{prefix}{size:,.0f}" if size >= 100 or size == int(size) else f"{sign}{prefix}{size:,.2f}"
 
 

@@ -1,0 +1,91 @@
+"""`segmint report pdf` on the sample: a page per section, the KPI numbers as text, the charts as images."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import CHROMIUM
+
+pytestmark = [
+    pytest.mark.skipif(
+        not shutil.which("pdftotext"), reason="poppler-utils (pdftotext, pdfimages) not installed"
+    ),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="kaleido draws charts with Chromium, not installed"
+    ),
+]
+
+SECTIONS = [
+    "The business at a glance",
+    "Who the customers are",
+    "What to do for each",
+    "What the campaigns earned",
+    "What the tests proved",
+]
+
+
+@pytest.fixture(scope="module")
+def report(sample_db_file, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pdf")
+    store = folder / "store.duckdb"
+    shutil.copy(sample_db_file, store)
+    out = folder / "report.pdf"
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "report", "pdf", "--out", str(out), "--db", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return out, done.stderr
+
+
+def page_text(path, page: int) -> str:
+    return subprocess.run(
+        ["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(path), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_a_title_page_then_a_page_per_section(report):
+    path, log = report
+    title = page_text(path, 1)
+    assert "Data from January 01, 2024 to December 31, 2025" in title
+    assert "Load history" in title and "orders.csv" in title
+    for number, section in enumerate(SECTIONS, start=2):
+        assert f"{number}. {section}" in page_text(path, number)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Pages:\s+(\d+)$", info, flags=re.M).group(1) == str(len(SECTIONS) + 1)
+    assert "100%" in log and "Wrote" in log  # progress on the way
+
+
+def test_kpi_numbers_are_text(report, sample_con):
+    path, _ = report
+    orders = sample_con.execute(
+        "SELECT order_id, customer_id, amount, is_return, campaign_id FROM orders"
+    ).df()
+    bought = orders[~orders["is_return"]]
+    overview = page_text(path, 2)
+    assert f"{bought['customer_id'].nunique():,}" in overview
+    assert f"${orders['amount'].sum() / 1e6:.2f}M" in overview
+    assert f"{bought['order_id'].nunique() / 1e3:.1f}k" in overview
+    assert f"${orders['amount'].sum() / bought['order_id'].nunique():,.2f}" in overview
+    spend = sample_con.execute("SELECT spend FROM campaigns").df()["spend"].sum()
+    assert f"${spend / 1e3:.0f}k" in page_text(path, 5)
+
+
+def test_charts_are_images_with_their_takeaways(report):
+    path, _ = report
+    listing = subprocess.run(["pdfimages", "-list", str(path)], capture_output=True, text=True, check=True)
+    pages = [int(line.split()[0]) for line in listing.stdout.splitlines()[2:]]
+    assert pages.count(2) == 3  # revenue trend, new vs returning, cohorts
+    assert pages.count(3) == 1 and pages.count(5) == 2 and pages.count(6) == 1
+    assert "of customers and" in page_text(path, 3)  # the segment chart's takeaway under it

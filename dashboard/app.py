@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import engine
-from dashboard import auth, components, date_filter, state
+from dashboard import auth, components, date_filter, share, state
 from dashboard.charts import theme
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
@@ -35,7 +35,8 @@ PAGES = {
 # The gate comes before any data: a visitor who is not signed in sees only the sign-in prompt, on every
 # page and deep link (the pages stay registered, but hidden, so a deep link opens after signing in).
 account = auth.signed_in()
-page = st.navigation(PAGES, position="sidebar" if account else "hidden")
+presenting = account is not None and share.presenting()
+page = st.navigation(PAGES, position="sidebar" if account and not presenting else "hidden")
 if account is None:
     auth.login_prompt()
 
@@ -54,6 +55,10 @@ if recovery:
         engine.clear_recovery_warning(state.cursor())
         st.rerun()
 
+if presenting:  # the story full-screen: no sidebar, settings or uploads (dashboard/share.py)
+    share.presentation(*(state.date_range() or (None, None)))
+    st.stop()
+
 with st.sidebar:
     st.markdown("### :material/donut_large: Segmint")
     counts = state.table_counts(version)
@@ -62,6 +67,7 @@ with st.sidebar:
         f"{counts['products']:,} products · data version {version}"
     )
     date_filter.sidebar_range(state.date_bounds(version))
+    share.presentation_switch()
     auth.account_box(account)
 
 components.sample_banner()

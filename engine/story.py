@@ -294,6 +294,8 @@ def _customers(con: Connection, as_of) -> Section:
 
     summary = segment_summary(con, as_of)
     buyers = summary[summary["revenue"].fillna(0) > 0]
+    if summary.empty or buyers.empty:
+        return _section("customers", note="No customer has bought yet, so there are no segments to show.")
     table = summary[["segment", "customers", "customer_share", "revenue", "revenue_share"]]
     top = buyers.sort_values("revenue", ascending=False).iloc[0] if not buyers.empty else None
     headlines = [
@@ -315,6 +317,8 @@ def _actions(con: Connection, as_of) -> Section:
     from engine.personas import persona_cards, persona_table
 
     table = persona_table(persona_cards(con, by="segment", as_of=as_of))
+    if table.empty:
+        return _section("actions", note="There are no customers yet, so no group has an action.")
     shown = table[["group", "customers", "revenue", "action", "action_detail"]]
     acted = table[table["action"].notna()]
     return _section(

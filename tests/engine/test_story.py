@@ -139,3 +139,9 @@ def test_a_store_with_orders_only_still_tells_five_sections(con):
     assert len(story.sections) == 5
     campaigns = story.sections[3]
     assert not campaigns.charts and "no campaign" in campaigns.note.lower()
+
+
+def test_an_empty_store_still_tells_five_sections(con):
+    story = engine.build_story(con)
+    assert [bool(s.note) for s in story.sections] == [True] * 5
+    assert story.start is None and story.loads.empty

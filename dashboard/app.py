@@ -16,6 +16,7 @@ started = time.perf_counter()
 
 st.set_page_config(page_title="Segmint", page_icon=":material/donut_large:", layout="wide")
 theme.use()
+share.card_style()
 
 PAGES = {
     "Analyse": [

@@ -7,6 +7,7 @@ same figure. Pictures are drawn only when a download is asked for (a callable ``
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 
 import pandas as pd
@@ -89,6 +90,19 @@ def report_download(start: dt.date | None, end: dt.date | None) -> None:
         )
 
 
+# KPI cards: the value shrinks with the window (never below 1.4rem) so six cards beside the sidebar at
+# 1280 px wide show "$2.03M" whole instead of "$2.0...". The browser test measures it.
+KPI_CSS = """<style>
+[data-testid="stMetricValue"] {font-size: clamp(1.4rem, 2.1vw, 2.25rem);}
+[data-testid="stMetricLabel"] p {white-space: nowrap;}
+</style>"""
+
+
+def card_style() -> None:
+    """Size KPI card numbers to fit their card (a style only: it takes no room on the page)."""
+    st.html(KPI_CSS)
+
+
 # --------------------------------------------------------------------------- presentation mode
 
 PRESENT_PARAM = "present"
@@ -126,9 +140,10 @@ def _story(version: int, start: dt.date | None, end: dt.date | None) -> engine.S
 PRESENTATION_CSS = """
 <style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stToolbar"] {display: none;}
-[data-testid="stMetricValue"] {font-size: 3rem; line-height: 1.15;}
+[data-testid="stMetricValue"] {font-size: clamp(2rem, 3.6vw, 3.2rem); line-height: 1.15;}
 [data-testid="stMetricLabel"] p {font-size: 1.15rem;}
 .segmint-question {font-size: 1.3rem; color: #6b7280; margin-top: -0.6rem;}
+.segmint-takeaway {font-size: 1.15rem; color: #1f2937;}
 </style>
 """
 
@@ -156,7 +171,7 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
     Next and Previous (or the arrow keys) move through the slides; the slide number is in the address, so a
     link opens on that slide. Exit returns to the dashboard.
     """
-    st.markdown(PRESENTATION_CSS, unsafe_allow_html=True)
+    st.html(PRESENTATION_CSS)
     story = _story(state.data_version(), start, end)
     total = len(story.sections)
     number = _slide_number(total)
@@ -165,6 +180,7 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
 
     st.title(section.title)
     st.markdown(f'<p class="segmint-question">{section.question} · {dates}</p>', unsafe_allow_html=True)
+    _navigation(number, total)
     if section.headlines:
         for column, headline in zip(st.columns(len(section.headlines)), section.headlines, strict=True):
             column.metric(headline.label, headline.value, help=headline.help or None, border=True)
@@ -177,11 +193,16 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
             with column:
                 fig = registry.figure(item.key, item.data)
                 st.plotly_chart(fig, width="stretch", key=f"slide_{number}_{item.key}")
-                st.caption(item.takeaway)  # the chart's alt text, in words
+                # the chart's alt text, in words, large enough to read from the back of the room
+                st.markdown(
+                    f'<p class="segmint-takeaway">{html.escape(item.takeaway)}</p>', unsafe_allow_html=True
+                )
     for title, frame in section.tables:
         st.subheader(title)
-        st.dataframe(frame, hide_index=True, width="stretch")
+        st.dataframe(engine.readable_table(frame), hide_index=True, width="stretch")
 
+
+def _navigation(number: int, total: int) -> None:
     back, where, forward, leave = st.columns([1, 2, 1, 1], vertical_alignment="center")
     back.button(
         "Previous",

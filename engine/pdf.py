@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.story import Section, Story, StoryChart, compact_number
+from engine.story import Section, Story, StoryChart, readable_header, readable_table
 
 Draw = Callable[[StoryChart, int, int], bytes]
 Progress = Callable[[float, str], None]
@@ -26,30 +26,6 @@ CONTENT_W = PAGE_W - 2 * MARGIN
 PX_PER_MM = 4.0  # chart pixels per mm: 13 px plotly text prints at about 9 pt
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 INK, MUTED, ACCENT = (31, 41, 55), (107, 114, 128), (76, 120, 168)
-
-# How a table column is printed, by name: shares and rates as %, money compact, the rest as is.
-PERCENT_WORDS = ("share", "rate", "roi", "lift")
-MONEY_WORDS = ("revenue", "spend")
-
-
-def _cell(column: str, value) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    name = column.lower()
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if any(w in name for w in PERCENT_WORDS):
-            return f"{value * 100:+.0f}%" if "lift" in name or name == "roi" else f"{value * 100:.1f}%"
-        if any(w in name for w in MONEY_WORDS):
-            return compact_number(value, money=True)
-        if name == "roas":
-            return f"{value:.2f}"
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-    text = str(value)
-    return text if len(text) <= 70 else text[:67] + "..."
-
-
-def _header(column: str) -> str:
-    return {"roas": "Return per $1", "roi": "ROI"}.get(column, column.replace("_", " ").capitalize())
 
 
 class _Pdf:
@@ -118,7 +94,7 @@ def _table(doc: _Pdf, x: float, y: float, w: float, frame: pd.DataFrame, size: f
     doc.font(size)
     pdf.set_xy(x, y)
     pdf.set_draw_color(220, 220, 220)
-    columns = [str(c) for c in frame.columns]
+    columns = [readable_header(str(c)) for c in frame.columns]
     with pdf.table(
         width=w,
         align="LEFT",
@@ -128,9 +104,8 @@ def _table(doc: _Pdf, x: float, y: float, w: float, frame: pd.DataFrame, size: f
         headings_style=_headings_style(),
         borders_layout="HORIZONTAL_LINES",
     ) as table:
-        table.row([doc.text(_header(c)) for c in columns])
-        for row in frame.itertuples(index=False):
-            table.row([doc.text(_cell(c, v)) for c, v in zip(columns, row, strict=True)])
+        for row in [columns, *readable_table(frame).itertuples(index=False)]:
+            table.row([doc.text(str(v)) for v in row])
     return pdf.get_y()
 
 

@@ -55,6 +55,41 @@ def _month(value) -> str:
     return pd.Timestamp(value).strftime("%b %Y")
 
 
+# How a table column is shown, by name: shares and rates as %, money compact, the rest as is.
+PERCENT_WORDS = ("share", "rate", "roi", "lift")
+MONEY_WORDS = ("revenue", "spend")
+HEADERS = {"roas": "Return per $1", "roi": "ROI", "group": "Group", "action_detail": "What it means"}
+
+
+def _cell(column: str, value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    name = column.lower()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if any(w in name for w in PERCENT_WORDS):
+            return f"{value * 100:+.0f}%" if "lift" in name or name == "roi" else f"{value * 100:.1f}%"
+        if any(w in name for w in MONEY_WORDS):
+            return compact_number(value, money=True)
+        if name == "roas":
+            return f"${value:.2f}"
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    text = str(value)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def readable_header(column: str) -> str:
+    """A column name as a person writes it: ``revenue_share`` -> ``Revenue share``."""
+    return HEADERS.get(column, column.replace("_", " ").capitalize())
+
+
+def readable_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A small table as text for a slide or a PDF: readable headers, %, compact money, long text cut."""
+    out = pd.DataFrame(
+        {readable_header(str(c)): [_cell(str(c), v) for v in frame[c].tolist()] for c in frame.columns}
+    )
+    return out.reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------- takeaways (one per main chart)
 
 
@@ -278,7 +313,6 @@ def _overview(con: Connection, start, end) -> Section:
             _chart("overview.new_vs_returning", new_vs_returning(con, "month", start, end)),
             _chart("overview.cohorts", cohort_retention(con)),
         ],
-        note=f"{k.start:%b %d, %Y} to {k.end:%b %d, %Y}.",
     )
 
 
@@ -423,6 +457,8 @@ def build_story(
 
 __all__ = [
     "compact_number",
+    "readable_header",
+    "readable_table",
     "TAKEAWAYS",
     "revenue_trend_takeaway",
     "new_vs_returning_takeaway",

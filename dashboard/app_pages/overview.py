@@ -6,7 +6,7 @@ import streamlit as st
 
 import engine
 from dashboard import charts, components, share, state
-from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
+from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -73,27 +73,27 @@ components.kpi_row(
     [
         Kpi(
             "Customers",
-            fmt_int(k.customers),
+            engine.compact_number(k.customers),
             _delta(k.customers, prev["customers"], "ratio"),
-            help=f"{DEFINE['customers']} {counts['customers']:,} customers are on file.",
+            help=f"{DEFINE['customers']} Exactly {fmt_int(k.customers)}; {counts['customers']:,} customers are on file.",
         ),
         Kpi(
             "Active 90 days",
-            fmt_int(k.active_90d),
+            engine.compact_number(k.active_90d),
             _delta(k.active_90d, prev["active_90d"], "ratio"),
-            help=DEFINE["active_90d"],
+            help=f"{DEFINE['active_90d']} Exactly {fmt_int(k.active_90d)}.",
         ),
         Kpi(
             "Orders",
-            fmt_int(k.orders),
+            engine.compact_number(k.orders),
             _delta(k.orders, prev["orders"], "ratio"),
-            help=DEFINE["orders"],
+            help=f"{DEFINE['orders']} Exactly {fmt_int(k.orders)}.",
         ),
         Kpi(
             "Revenue",
-            fmt_money_short(k.revenue),
+            engine.compact_number(k.revenue, money=True),
             _delta(k.revenue, prev["revenue"], "ratio"),
-            help=DEFINE["revenue"],
+            help=f"{DEFINE['revenue']} Exactly {fmt_money(k.revenue, 2)}.",
         ),
         Kpi(
             "Avg order",

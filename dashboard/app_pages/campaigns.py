@@ -7,7 +7,7 @@ import datetime as dt
 import streamlit as st
 
 import engine
-from dashboard import charts, components, state
+from dashboard import charts, components, share, state
 from dashboard.charts import campaigns as cc
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
 
@@ -335,7 +335,14 @@ tabs = st.tabs(
 with tabs[0]:
     if tabs[0].open:
         left, right = st.columns(2)
-        left.plotly_chart(cc.roi_bar(metrics), width="stretch", key="chart_roi")
+        with left:
+            share.chart(
+                cc.roi_bar(metrics),
+                metrics,
+                "campaigns_roi",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+                engine.campaign_roi_takeaway(metrics),
+            )
         right.plotly_chart(cc.spend_revenue_bubble(metrics), width="stretch", key="chart_bubble")
         st.markdown("##### All campaigns")
         st.caption(
@@ -409,7 +416,14 @@ with tabs[2]:
     if tabs[2].open:
         by_channel = load_metrics(version, "channel", filters, value)
         left, right = st.columns(2)
-        left.plotly_chart(cc.channel_mix(by_channel), width="stretch", key="chart_mix")
+        with left:
+            share.chart(
+                cc.channel_mix(by_channel),
+                by_channel,
+                "campaigns_mix",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+                engine.channel_mix_takeaway(by_channel),
+            )
         right.plotly_chart(
             cc.breakdown_bar(by_channel, "channel", "roas"), width="stretch", key="chart_ch_roas"
         )

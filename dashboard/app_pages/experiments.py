@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, state
+from dashboard import components, share, state
 from dashboard.charts import campaigns as cc
 from dashboard.charts import experiments as ec
 from dashboard.components import Kpi, fmt_int, fmt_pct
@@ -403,8 +403,18 @@ components.kpi_row(
 family = f"{1 - (1 - confidence) / result.comparisons:.1%}" if result.comparisons > 1 else f"{confidence:.0%}"
 if binary:
     left, right = st.columns(2)
-    left.plotly_chart(ec.variant_rates(v, confidence), width="stretch", key="chart_rates")
-    right.plotly_chart(ec.lift_chart(v, family), width="stretch", key="chart_lift")
+    with left:
+        share.chart(
+            ec.variant_rates(v, confidence), v, "experiment_rates", f"Exposures {period}" if period else None
+        )
+    with right:
+        share.chart(
+            ec.lift_chart(v, family),
+            v,
+            "experiment_lift",
+            f"Exposures {period}" if period else None,
+            engine.lift_takeaway(v, str(experiment_id)) if v["conversion_rate"].notna().any() else None,
+        )
 
 st.markdown(f"##### {primary_label}: results per variant")
 st.caption(result.correction)

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, state
+from dashboard import components, share, state
 from dashboard.charts import segments as charts_segments
 from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
@@ -231,9 +231,20 @@ with tab_rfm:
                 )
                 or "customers"
             )
-            st.plotly_chart(charts_segments.segment_treemap(summary, size), width="stretch")
+            share.chart(
+                charts_segments.segment_treemap(summary, size),
+                summary,
+                "segments_treemap",
+                f"Customers measured at {as_of:%b %d, %Y}",
+            )
         with right:
-            st.plotly_chart(charts_segments.share_bars(summary), width="stretch")
+            share.chart(
+                charts_segments.share_bars(summary),
+                summary,
+                "segments_share",
+                f"Customers measured at {as_of:%b %d, %Y}",
+                engine.segment_share_takeaway(summary),
+            )
         axis = (
             st.segmented_control(
                 "Heatmap columns",

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, state
+from dashboard import components, state, words
 from dashboard.charts import color_map
 from dashboard.charts import segments as charts_segments
 from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
@@ -117,7 +117,9 @@ def render_card(card: engine.PersonaCard, colour: str) -> None:
         if card.stability is not None:
             badge, meaning = engine.stability_badge(card.stability)
             st.caption(
-                f":material/verified: Cluster stability: **{badge}** ({card.stability:.2f}). {meaning}."
+                f":material/verified: Cluster {words.label('stability').lower()}: **{badge}** "
+                f"({card.stability:.2f}). {meaning}.",
+                help=words.explain("stability"),
             )
         shown = False
         for kind in ("attribute", "category", "product"):
@@ -136,9 +138,10 @@ def render_card(card: engine.PersonaCard, colour: str) -> None:
 st.title("Personas")
 st.caption(
     "Who each group is, what sets it apart, and what to do next. A trait is shown only when it is "
-    f"over-represented with confidence: one-sided hypergeometric test, Benjamini-Hochberg q < {engine.ALPHA}, "
-    f"at least {engine.MIN_TRAIT_CUSTOMERS} customers and {engine.MIN_LIFT}x lift; groups under "
-    f"{engine.MIN_GROUP} customers get facts only."
+    f"{words.label('hypergeometric')} ({words.label('benjamini_hochberg')}), held by at least "
+    f"{engine.MIN_TRAIT_CUSTOMERS} customers and {engine.MIN_LIFT}x as common as in everyone; groups under "
+    f"{engine.MIN_GROUP} customers get facts only.",
+    help=f"{words.explain('hypergeometric')} {words.explain('benjamini_hochberg', f'q < {engine.ALPHA}.')}",
 )
 version = state.data_version()
 counts = state.table_counts(version)
@@ -215,7 +218,9 @@ if shown:
             "median_frequency": st.column_config.NumberColumn("Median orders", format="%.1f"),
             "median_monetary": st.column_config.NumberColumn("Median spend", format="dollar"),
             "median_aov": st.column_config.NumberColumn("Median order value", format="dollar"),
-            "stability": st.column_config.NumberColumn("Stability (ARI)", format="%.2f"),
+            "stability": st.column_config.NumberColumn(
+                words.label("stability"), format="%.2f", help=words.explain("stability")
+            ),
         },
     )
     components.csv_download(

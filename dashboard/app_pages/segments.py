@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, share, state
+from dashboard import components, share, state, words
 from dashboard.charts import segments as charts_segments
 from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
 
@@ -296,7 +296,7 @@ with tab_clusters:
         with c1:
             mode = st.radio(
                 "Number of clusters",
-                ["Automatic (best silhouette, 2-10)", "Choose"],
+                ["Automatic (clearest separation, 2-10)", "Choose"],
                 index=0 if settings.k == "auto" else 1,
                 key="segments_k_mode",
             )
@@ -322,7 +322,7 @@ with tab_clusters:
         if model is not None:
             badge, meaning = engine.stability_badge(model.stability_)
             stability_help = (
-                f"{meaning}. Mean adjusted Rand index (1 = identical) between this clustering and re-fits on "
+                f"{meaning}. {words.explain('stability')} Mean adjusted Rand index (1 = identical) between this clustering and re-fits on "
                 f"{model.n_bootstrap} bootstrap resamples of {min(model.sample_size, len(model.labels_)):,} customers"
                 + ("" if pd.isna(model.stability_) else f": {model.stability_:.2f}")
                 + "."
@@ -332,15 +332,16 @@ with tab_clusters:
                     Kpi(
                         "Clusters (automatic)" if k == "auto" else "Clusters (your choice)",
                         str(model.k_),
-                        help="Automatic: the k from 2 to 10 with the best silhouette on a sample of customers.",
+                        help="Automatic: the number from 2 to 10 whose groups separate most clearly (best "
+                        "silhouette score) on a sample of customers.",
                     ),
                     Kpi(
-                        "Silhouette",
+                        words.label("silhouette"),
                         "n/a" if pd.isna(model.silhouette_) else f"{model.silhouette_:.2f}",
-                        help="How well separated the clusters are: -1 to 1, above 0.25 is reasonable for customers.",
+                        help=words.explain("silhouette", "Above 0.25 is reasonable for customers."),
                     ),
                     Kpi(
-                        "Stability",
+                        words.label("stability"),
                         badge if pd.isna(model.stability_) else f"{badge} ({model.stability_:.2f})",
                         help=stability_help,
                     ),
@@ -355,7 +356,7 @@ with tab_clusters:
                     st.session_state["segments_k"] = finer
 
                 st.button(
-                    f"Use k = {model.alternative_k_} instead (silhouette {model.alternative_silhouette_:.2f})",
+                    f"Use {model.alternative_k_} clusters instead (separation {model.alternative_silhouette_:.2f})",
                     key="segments_use_finer_k",
                     on_click=use_finer,
                     icon=":material/call_split:",
@@ -416,7 +417,8 @@ with tab_clusters:
                 st.caption(
                     f"{len(points):,} customers shown"
                     + (" (a fixed random sample)" if len(points) < len(model.labels_) else "")
-                    + "."
+                    + ". Customers close together are alike.",
+                    help=f"Axes: {words.explain('component_1')} {words.explain('component_2')}",
                 )
             with st.expander("Cluster members with scores", icon=":material/table:"):
                 members = load_cluster_members(version, as_of, params)

@@ -95,7 +95,13 @@ def _table(doc: _Pdf, x: float, y: float, w: float, frame: pd.DataFrame, size: f
     pdf.set_xy(x, y)
     pdf.set_draw_color(220, 220, 220)
     columns = [readable_header(str(c)) for c in frame.columns]
+    text = readable_table(frame)
+    # widths follow the longest text of each column (capped), so a sentence column gets the room
+    widths = [
+        min(max([len(columns[i]), *text.iloc[:, i].str.len().tolist()]), 45) + 4 for i in range(len(columns))
+    ]
     with pdf.table(
+        col_widths=widths,
         width=w,
         align="LEFT",
         line_height=size * 0.5,
@@ -104,7 +110,7 @@ def _table(doc: _Pdf, x: float, y: float, w: float, frame: pd.DataFrame, size: f
         headings_style=_headings_style(),
         borders_layout="HORIZONTAL_LINES",
     ) as table:
-        for row in [columns, *readable_table(frame).itertuples(index=False)]:
+        for row in [columns, *text.itertuples(index=False)]:
             table.row([doc.text(str(v)) for v in row])
     return pdf.get_y()
 

@@ -100,12 +100,21 @@ def picture(
         raise ValueError(f"Pictures are png or svg, not {fmt!r}")
     picture_fig = go.Figure(fig)
     picture_fig.update_layout(template=theme.TEMPLATE_NAME, paper_bgcolor="white", plot_bgcolor="white")
-    title = picture_fig.layout.title.text or ""
-    if dates:
-        picture_fig.update_layout(
-            title=dict(text=f"{title}<br><sup>{dates}</sup>" if title else f"<sup>{dates}</sup>")
-        )
-        picture_fig.update_layout(margin_t=max(90, picture_fig.layout.margin.t or 0))
+    # The title (and the dates as its subtitle) hang from the top edge, and axis titles get room of their
+    # own: a picture has no page around it to lend space.
+    picture_fig.update_layout(
+        title=dict(
+            text=picture_fig.layout.title.text or "",
+            subtitle=dict(text=dates or ""),
+            y=1,
+            yref="container",
+            yanchor="top",
+            pad=dict(t=12),
+        ),
+        margin_t=max(80, picture_fig.layout.margin.t or 0),
+    )
+    picture_fig.update_xaxes(automargin=True)
+    picture_fig.update_yaxes(automargin=True)
     height = height or int(picture_fig.layout.height or 420)
     import kaleido
 
@@ -121,7 +130,7 @@ def picture(
 def story_picture(chart: engine.StoryChart, width_px: int, height_px: int, dates: str | None = None) -> bytes:
     """A story chart as a PNG at the size the PDF lays it out (drawn at twice the pixels for print)."""
     fig = figure(chart.key, chart.data)
-    fig.update_layout(height=height_px, margin=dict(l=10, r=10, t=80, b=10))
+    fig.update_layout(height=height_px, margin=dict(l=10, r=10, t=95, b=10))  # title, dates, legend
     return picture(fig, "png", dates, width=width_px, height=height_px, scale=2.0)
 
 

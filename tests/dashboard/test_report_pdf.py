@@ -89,3 +89,16 @@ def test_charts_are_images_with_their_takeaways(report):
     assert pages.count(2) == 3  # revenue trend, new vs returning, cohorts
     assert pages.count(3) == 1 and pages.count(5) == 2 and pages.count(6) == 1
     assert "of customers and" in page_text(path, 3)  # the segment chart's takeaway under it
+
+
+def test_the_overview_prepares_the_report_then_offers_it(app_db):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.test_app_pages import APP
+
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert "share_download_pdf" not in {d.key for d in at.download_button}
+    at.button(key="share_prepare_pdf").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert "share_download_pdf" in {d.key for d in at.download_button}

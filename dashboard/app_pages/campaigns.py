@@ -9,7 +9,7 @@ import streamlit as st
 import engine
 from dashboard import charts, components, share, state
 from dashboard.charts import campaigns as cc
-from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
+from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 # --------------------------------------------------------------------------- cached reads
 
@@ -221,16 +221,20 @@ elif totals.rows_without_revenue and totals.revenue is not None:
         icon=":material/info:",
     )
 
-rev_label = "Revenue (incl. assumed)" if totals.assumed_revenue else "Revenue"
+rev_label = "Est. revenue" if totals.assumed_revenue else "Revenue"  # short: a card is ~120 px wide
 available = set(engine.available_metrics(totals))
 COST_RULE = "over every row of the campaigns that spent (campaigns that never spent are left out)"
 candidates = [
-    Kpi("Spend", fmt_money_short(totals.spend), help=f"{totals.campaigns:,} campaigns in the selection."),
+    Kpi(
+        "Spend",
+        engine.compact_number(totals.spend, money=True),
+        help=f"{fmt_money(totals.spend)} over {totals.campaigns:,} campaigns in the selection.",
+    ),
     Kpi(
         rev_label,
-        fmt_money_short(totals.revenue),
-        help="Revenue attributed to the campaigns in the file"
-        + (" plus the assumed value per conversion." if totals.assumed_revenue else "."),
+        engine.compact_number(totals.revenue, money=True),
+        help=f"{fmt_money(totals.revenue)}: revenue attributed to the campaigns in the file"
+        + (" plus the assumed value per conversion (estimated)." if totals.assumed_revenue else "."),
     )
     if totals.revenue is not None
     else None,
@@ -244,7 +248,11 @@ candidates = [
     )
     if "roi" in available
     else None,
-    Kpi("Conversions", fmt_int(totals.conversions), help="Conversions reported in the file, every row.")
+    Kpi(
+        "Conversions",
+        engine.compact_number(totals.conversions),
+        help=f"{fmt_int(totals.conversions)} conversions reported in the file, every row.",
+    )
     if totals.conversions is not None
     else None,
     Kpi("CPA", fmt_money(totals.cpa, 2), help=f"Cost per acquisition: spend / conversions, {COST_RULE}.")

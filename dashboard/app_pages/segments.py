@@ -10,7 +10,7 @@ import streamlit as st
 import engine
 from dashboard import components, share, state, words
 from dashboard.charts import segments as charts_segments
-from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
+from dashboard.components import Kpi, fmt_pct
 
 SLIPPING = ["About to Sleep", "At Risk", "Cannot Lose Them"]
 BEST = ["Champions", "Loyal"]
@@ -170,10 +170,10 @@ components.kpi_row(
     [
         Kpi(
             "Buyers",
-            fmt_int(buyers),
+            engine.compact_number(buyers),
             help=f"Customers with a purchase up to the as-of date, of {total_customers:,} customers in all.",
         ),
-        Kpi("Best customers", fmt_int(best["customers"].sum()), help="Champions and Loyal."),
+        Kpi("Best customers", engine.compact_number(best["customers"].sum()), help="Champions and Loyal."),
         Kpi(
             "Revenue from best",
             fmt_pct(best["revenue_share"].sum()),
@@ -181,12 +181,12 @@ components.kpi_row(
         ),
         Kpi(
             "Slipping away",
-            fmt_int(slipping["customers"].sum()),
+            engine.compact_number(slipping["customers"].sum()),
             help="About to Sleep, At Risk and Cannot Lose Them: valuable before, quiet lately.",
         ),
         Kpi(
             "Their past spend",
-            fmt_money_short(slipping["revenue"].sum()),
+            engine.compact_number(slipping["revenue"].sum(), money=True),
             help="Net revenue the customers slipping away have brought so far: what is at stake.",
         ),
     ]

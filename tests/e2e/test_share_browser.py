@@ -9,7 +9,9 @@ import io
 import pytest
 from PIL import Image, ImageStat
 
+import engine
 from tests.conftest import assert_no_exception, wait_for_app
+from tests.support.server import running_server
 
 pytestmark = pytest.mark.browser
 
@@ -78,3 +80,37 @@ def test_overview_cards_are_not_cut_and_a_chart_downloads_as_png(app_server, bro
     image = Image.open(path)
     assert image.format == "PNG" and image.width >= 1000
     assert not_blank(path.read_bytes())
+
+
+@pytest.fixture
+def big_store(tmp_path):
+    """993,412 customers with one order each ($4.99M in all) and campaigns spending $480M: the sizes whose
+    numbers used to be cut on the cards."""
+    path = tmp_path / "big.duckdb"
+    con = engine.connect(path, shared=False)
+    con.execute(
+        "INSERT INTO orders (order_id, customer_id, order_date, product_id, quantity, amount, is_return) "
+        "SELECT 'O' || i, 'C' || i, DATE '2025-01-01' + CAST(i % 365 AS INTEGER), 'P1', 1, "
+        "CASE WHEN i < 2 THEN 5.005 ELSE 5.0 END, false FROM range(993412) t(i)"
+    )
+    con.execute(
+        "INSERT INTO campaigns (campaign_id, campaign_name, channel, date, spend, impressions, clicks, "
+        "conversions, revenue) SELECT 'K' || i, 'Campaign ' || i, 'search', DATE '2025-01-01' + CAST(i AS INTEGER), "
+        "48012345.6, 9.9e9, 1.2e8, 1234567, 96024691.2 FROM range(10) t(i)"
+    )
+    engine.bump_data_version(con)
+    con.close()
+    return path
+
+
+def test_big_numbers_fit_their_cards(big_store, browser, tmp_path):
+    with running_server(big_store, log_path=tmp_path / "server.log") as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        for path, expected in [("/", ["993k", "$4.97M"]), ("/campaigns", ["$480M", "$960M", "12.3M"])]:
+            page.goto(server.url + path)
+            wait_for_app(page, timeout=180_000)
+            page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=120_000)
+            assert_no_exception(page)
+            values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+            assert all(v in values for v in expected), values
+            assert page.evaluate(CUT) == [], path

@@ -144,16 +144,24 @@ def cohort_takeaway(frame: pd.DataFrame) -> str:
 
 
 def segment_share_takeaway(summary: pd.DataFrame, label: str = "segment") -> str:
-    """``segment, customers, revenue`` -> the group with the most revenue: its share of customers and revenue."""
+    """``segment, customers, revenue[, customer_share, revenue_share]`` -> the group with the most revenue:
+    its share of customers and of revenue (the shares of everyone when given, so a chosen few groups still
+    read as parts of the whole)."""
     buyers = summary[summary["revenue"].fillna(0) > 0]
     if buyers.empty:
         return "No group has revenue yet."
-    customers, revenue = float(summary["customers"].sum()), float(summary["revenue"].fillna(0).sum())
     top = buyers.sort_values(["revenue", label], ascending=[False, True]).iloc[0]
-    return (
-        f"{top[label]} are {_pct(top['customers'] / customers)} of customers and "
-        f"{_pct(top['revenue'] / revenue)} of revenue."
+    customer_share = (
+        top["customer_share"]
+        if "customer_share" in summary
+        else top["customers"] / summary["customers"].sum()
     )
+    revenue_share = (
+        top["revenue_share"]
+        if "revenue_share" in summary
+        else top["revenue"] / summary["revenue"].fillna(0).sum()
+    )
+    return f"{top[label]} are {_pct(customer_share)} of customers and {_pct(revenue_share)} of revenue."
 
 
 def persona_actions_takeaway(personas: pd.DataFrame) -> str:

@@ -351,7 +351,13 @@ with tabs[0]:
                 f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
                 engine.campaign_roi_takeaway(metrics),
             )
-        right.plotly_chart(cc.spend_revenue_bubble(metrics), width="stretch", key="chart_bubble")
+        with right:
+            share.chart(
+                cc.spend_revenue_bubble(metrics),
+                metrics,
+                "campaigns_bubble",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+            )
         st.markdown("##### All campaigns")
         st.caption(
             "Click a column header to sort. Ratios are ratios of totals (not averages of daily ratios); "
@@ -398,10 +404,11 @@ with tabs[1]:
         else:
             partial = engine.partial_periods(trend["period"], grain, start or options["date_bounds"][0],
                                              end or options["date_bounds"][1])  # fmt: skip
-            st.plotly_chart(
+            share.chart(
                 cc.trend_chart(trend, metric, group_col, partial=partial, grain=grain),
-                width="stretch",
-                key="chart_trend",
+                trend,
+                "campaigns_trend",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
             )
             if partial:
                 st.caption(charts.partial_caption(partial, grain))
@@ -432,9 +439,13 @@ with tabs[2]:
                 f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
                 engine.channel_mix_takeaway(by_channel),
             )
-        right.plotly_chart(
-            cc.breakdown_bar(by_channel, "channel", "roas"), width="stretch", key="chart_ch_roas"
-        )
+        with right:
+            share.chart(
+                cc.breakdown_bar(by_channel, "channel", "roas"),
+                by_channel,
+                "campaigns_ch_roas",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+            )
         show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv", "Download channel table")
 
 with tabs[3]:
@@ -475,7 +486,12 @@ with tabs[3]:
                 help="Metrics the file cannot give (ROAS without revenue, CTR without impressions) are not offered.",
             )
             breakdown = load_metrics(version, dim, filters, value)
-            st.plotly_chart(cc.breakdown_bar(breakdown, dim, bmetric), width="stretch", key="chart_breakdown")
+            share.chart(
+                cc.breakdown_bar(breakdown, dim, bmetric),
+                breakdown,
+                "campaigns_breakdown",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+            )
             show_table(
                 breakdown,
                 [dim] + TABLE_COLUMNS[3:],
@@ -493,7 +509,12 @@ with tabs[4]:
         funnel = load_funnel(version, by, filters)
         if by == "campaign":
             funnel = funnel.assign(group=funnel["group"].map(lambda c: labels.get(c, c)))
-        st.plotly_chart(cc.funnel_chart(funnel), width="stretch", key="chart_funnel")
+        share.chart(
+            cc.funnel_chart(funnel),
+            funnel,
+            "campaigns_funnel",
+            f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+        )
         if "Orders" in set(funnel["step"]):
             st.caption(
                 "Orders come from your order file (order lines that carry this campaign, or this channel when "
@@ -548,5 +569,5 @@ with tabs[5]:
                 )
             else:
                 st.caption("Each experiment variant is a column; the base is the customers exposed to it.")
-            st.plotly_chart(cc.segment_heatmap(response, shown), width="stretch", key="chart_heat")
+            share.chart(cc.segment_heatmap(response, shown), response, "campaigns_heat")
             show_table(response, list(response.columns), "response", f"segment_response_{source}.csv")

@@ -213,7 +213,7 @@ def planner(default_rate: float | None, follows: str = "") -> None:
     )
     curve = plan_curve(baseline, alpha, power, int(variants))
     if not curve.empty:
-        st.plotly_chart(ec.plan_curve(curve, lift), width="stretch", key="chart_plan")
+        share.chart(ec.plan_curve(curve, lift), curve, "experiment_plan")
 
 
 st.title("Experiments")
@@ -526,7 +526,12 @@ with st.expander("By customer segment", icon=":material/grid_on:"):
             "Conversion per segment and variant. Segments are small: treat differences here as ideas to "
             "test, not results."
         )
-        st.plotly_chart(cc.segment_heatmap(response, "response_rate"), width="stretch", key="chart_exp_heat")
+        share.chart(
+            cc.segment_heatmap(response, "response_rate"),
+            response,
+            "experiment_heat",
+            f"Exposures {period}" if period else None,
+        )
         show_table(
             response, list(response.columns), "exp_response", f"experiment_{experiment_id}_segments.csv"
         )

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, state, words
+from dashboard import components, share, state, words
 from dashboard.charts import color_map
 from dashboard.charts import segments as charts_segments
 from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
@@ -202,7 +202,13 @@ for start in range(0, len(shown), per_row):
 if shown:
     st.subheader("Side by side")
     table = engine.persona_table(shown)
-    st.plotly_chart(charts_segments.share_bars(table, label="group"), width="stretch")
+    share.chart(
+        charts_segments.share_bars(table, label="group"),
+        table,
+        "personas_share",
+        f"Customers measured at {as_of:%b %d, %Y}",
+        engine.segment_share_takeaway(table, label="group"),
+    )
     st.dataframe(
         table,
         hide_index=True,

@@ -259,7 +259,12 @@ with tab_rfm:
             or "f_score"
         )
         grid = load_grid(version, as_of, axis)
-        st.plotly_chart(charts_segments.score_heatmap(grid, axis), width="stretch")
+        share.chart(
+            charts_segments.score_heatmap(grid, axis),
+            grid,
+            "segments_grid",
+            f"Customers measured at {as_of:%b %d, %Y}",
+        )
         components.csv_download(grid, f"rfm_grid_{axis}_{as_of}.csv", "Download heatmap cells", key="dl_grid")
         with st.expander("How scores and segments are defined", icon=":material/rule:"):
             st.markdown(engine.SCORE_RULE)
@@ -398,8 +403,11 @@ with tab_clusters:
             )
             left, right = st.columns(2)
             with left:
-                st.plotly_chart(
-                    charts_segments.k_selection_chart(model.silhouette_curve_, model.k_), width="stretch"
+                share.chart(
+                    charts_segments.k_selection_chart(model.silhouette_curve_, model.k_),
+                    model.silhouette_curve_,
+                    "segments_k",
+                    f"Customers measured at {as_of:%b %d, %Y}",
                 )
             with right:
                 points = load_points(version, as_of, params)
@@ -413,7 +421,12 @@ with tab_clusters:
                     or "cluster_name"
                 )
                 order = list(model.names_) if colour_by == "cluster_name" else engine.segment_order()
-                st.plotly_chart(charts_segments.cluster_scatter(points, colour_by, order), width="stretch")
+                share.chart(
+                    charts_segments.cluster_scatter(points, colour_by, order),
+                    points,
+                    "segments_map",
+                    f"Customers measured at {as_of:%b %d, %Y}",
+                )
                 st.caption(
                     f"{len(points):,} customers shown"
                     + (" (a fixed random sample)" if len(points) < len(model.labels_) else "")
@@ -467,14 +480,16 @@ with tab_migration:
                 st.caption(
                     f"{stayed:,} of {int(flows['customers'].sum()):,} customers stayed in the same segment."
                 )
-                st.plotly_chart(
+                share.chart(
                     charts_segments.migration_sankey(
                         flows,
                         [engine.NOT_YET] + engine.segment_order(),
                         f"{earlier:%b %d, %Y}",
                         f"{as_of:%b %d, %Y}",
                     ),
-                    width="stretch",
+                    flows,
+                    "segments_migration",
+                    f"Customers measured at {earlier:%b %d, %Y} and {as_of:%b %d, %Y}",
                 )
                 st.dataframe(
                     flows,

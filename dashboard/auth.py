@@ -8,6 +8,7 @@ local user may do everything. Otherwise every run is checked here before any pag
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib.util
 import math
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from dashboard import upload_gate
 from dashboard.components import server_log
 from engine import auth as access
 
@@ -34,12 +36,6 @@ class _Status:
     error: access.AccessConfigError | None = None
 
 
-@st.cache_resource(show_spinner=False)
-def _throttle() -> access.LoginThrottle:
-    """One failed-attempt counter per server process, shared by every session."""
-    return access.LoginThrottle()
-
-
 def oidc_configured() -> bool:
     """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section (identity-provider login)."""
     return bool(st.secrets.load_if_toml_exists() and "auth" in st.secrets)
@@ -53,6 +49,35 @@ def login_required() -> bool:
 def _fingerprint(password_hash: str | None) -> str:
     """Ties a password session to the hash it was opened with: a password reset ends old sessions."""
     return hashlib.sha256((password_hash or "").encode()).hexdigest()[:16]
+
+
+# Streamlit's XSRF cookie (SameSite=Lax, set by the server when the page loads, never in a URL): its token
+# stays the same for one browser while the cookie value is re-masked on each page load.
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+def _xsrf_token(cookie: str) -> bytes:
+    """The token inside an XSRF cookie value (``2|mask|masked token|time``, or plain hex), or b""."""
+    value = cookie.strip("\"'")
+    try:
+        if value.startswith("2|"):
+            _, mask_hex, masked_hex, _ = value.split("|")
+            mask, masked = bytes.fromhex(mask_hex), bytes.fromhex(masked_hex)
+            return bytes(b ^ mask[i % 4] for i, b in enumerate(masked)) if len(mask) == 4 else b""
+        return bytes.fromhex(value)
+    except ValueError:
+        return b""
+
+
+def _browser_key() -> str:
+    """What ties a password sign-in to the browser that signed in: a digest of its XSRF cookie's token.
+
+    A Streamlit session id shows up in upload URLs (and so in a proxy's access log), and a websocket that
+    offers it reattaches to that session; it does not carry the victim's cookie, so this key differs and
+    the sign-in does not follow it. Empty where the cookie is missing (XSRF protection turned off).
+    """
+    token = _xsrf_token(str(st.context.cookies.get(XSRF_COOKIE) or ""))
+    return hashlib.sha256(b"segmint sign-in|" + token).hexdigest() if token else ""
 
 
 def _oidc_providers() -> list[str | None]:
@@ -72,16 +97,19 @@ def _resolve() -> _Status:
         return _Status(None, error=error)
     signed = st.session_state.get(SESSION_KEY)
     if signed:
-        email, since, fingerprint = signed
+        email, since, fingerprint, browser = signed
         entry = config.user(email)
         if (
             entry is not None
             and entry.password_hash
             and _fingerprint(entry.password_hash) == fingerprint
             and time.monotonic() - since < SESSION_SECONDS
+            and hmac.compare_digest(browser, _browser_key())
         ):
             return _Status(access.Account(entry.email, entry.role, entry.name, "password"), config)
-        del st.session_state[SESSION_KEY]  # removed, password changed, or expired
+        if not hmac.compare_digest(browser, _browser_key()):
+            server_log("segmint.auth").warning("Sign-in of %s used from another browser: signed out", email)
+        del st.session_state[SESSION_KEY]  # removed, password changed, expired, or another browser
     if oidc_configured() and st.user.get("is_logged_in") is True:
         email = str(st.user.get("email") or "")
         if not email:
@@ -153,28 +181,37 @@ def signed_in() -> access.Account | None:
             icon=":material/error:",
         )
         st.stop()
+    # The server takes files only from sessions whose person may upload (dashboard.upload_gate).
+    upload_gate.admit(status.account is not None and status.account.can("upload"))
     return status.account
 
 
 def _password_login(config: access.AccessConfig, email: str, password: str) -> None:
     key = access.normalise_email(email, strict=False)
-    throttle = _throttle()
-    wait = throttle.retry_after(key)
+    client = st.context.ip_address or "this computer"  # None when the visitor connects from localhost
+    guard = access.SIGN_IN_GUARD
+    wait, why = guard.retry_after(key, client)
     if wait > 0:
+        origin = "this address" if why == "address" else "your network address"
         st.error(
-            f"Too many failed attempts for this address. Try again in {math.ceil(wait / 60)} minute(s).",
+            f"Too many failed attempts for {origin}. Try again in {math.ceil(wait / 60)} minute(s).",
             icon=":material/timer:",
         )
         return
     signed = access.authenticate(config, key, password)
     if signed is None:
-        throttle.failed(key)
-        server_log("segmint.auth").warning("Failed sign-in for %r", key)
+        guard.failed(key, client)
+        server_log("segmint.auth").warning("Failed sign-in for %r from %s", key, client)
         st.error("Wrong email or password.", icon=":material/error:")
         return
-    throttle.succeeded(key)
+    guard.succeeded(key)
     entry = config.user(signed.email)
-    st.session_state[SESSION_KEY] = (signed.email, time.monotonic(), _fingerprint(entry.password_hash))
+    st.session_state[SESSION_KEY] = (
+        signed.email,
+        time.monotonic(),
+        _fingerprint(entry.password_hash),
+        _browser_key(),
+    )
     server_log("segmint.auth").info("Signed in: %s (%s)", signed.email, signed.role)
     st.rerun()
 

@@ -38,12 +38,25 @@ def kpi_row(kpis: Sequence[Kpi]) -> None:
         )
 
 
+# The characters that make markdown fetch, link, format or run something in Streamlit (images and links,
+# emphasis, code, HTML, :icons: and :colour[...], $maths$, tables, headings): a backslash before each shows
+# it as itself. Plain punctuation (. , - ( )) is left alone so messages read and search as written.
+_MARKDOWN_SPECIAL = str.maketrans({ch: "\\" + ch for ch in "\\`*_{}[]<>#!|~$:&"})
+
+
+def plain(text: object) -> str:
+    """A user-supplied string (a file or header name, a value) shown as itself inside markdown and labels:
+    never a link, an image, HTML or formatting."""
+    return str(text).translate(_MARKDOWN_SPECIAL)
+
+
 def show_error(error: engine.EngineError) -> None:
-    """The one place an engine error becomes a message: friendly, specific, no traceback."""
+    """The one place an engine error becomes a message: friendly, specific, no traceback. Messages name
+    files, columns and values from uploads, so they are shown as plain text."""
     if isinstance(error, engine.InsufficientDataError):
-        st.info(str(error), icon=":material/info:")
+        st.info(plain(error), icon=":material/info:")
     else:
-        st.error(str(error), icon=":material/error:")
+        st.error(plain(error), icon=":material/error:")
 
 
 def guest_caption(guests: engine.GuestOrders, revenue: float | None = None) -> None:

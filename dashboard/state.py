@@ -7,6 +7,7 @@ import datetime as dt
 import streamlit as st
 
 import engine
+from engine import inbox
 
 
 @st.cache_resource(show_spinner=False)
@@ -14,6 +15,7 @@ def _store(path: str) -> engine.Connection:
     """One connection per process and store file; the bundled sample data is loaded into an empty store."""
     con = engine.connect(path)
     engine.sweep_staging(con.cursor())  # what closed tabs and killed processes left in staging
+    inbox.watch(engine.db_path(path), con)  # `segmint load` from cron hands its loads to this process
     if engine.data_version(con) == 0 and sum(engine.table_counts(con).values()) == 0:
         engine.load_sample(con.cursor())
     return con

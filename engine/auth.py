@@ -533,6 +533,52 @@ class LoginThrottle:
         with self._lock:
             self._failures.pop(key, None)
 
+    def reset(self) -> None:
+        """Forget everything (a fresh server process; tests that start one in this process)."""
+        with self._lock:
+            self._failures.clear()
+            self._locked_until.clear()
+
+
+class SignInGuard:
+    """Failed password sign-ins counted per address (5 in 15 minutes lock it for 15 minutes) and per client
+    network address (20 in 15 minutes, whatever addresses they tried, lock that client out).
+
+    One instance per server process, kept at module level (``SIGN_IN_GUARD``): never in Streamlit's caches,
+    which any client may clear with one message. Behind a reverse proxy every client has the proxy's address,
+    so the per-client limit then holds for everyone at once; the per-address limit is unchanged.
+    """
+
+    def __init__(self, per_address: LoginThrottle | None = None, per_client: LoginThrottle | None = None):
+        self.per_address = per_address or LoginThrottle()
+        self.per_client = per_client or LoginThrottle(max_failures=20)
+
+    def retry_after(self, email: str, client: str) -> tuple[float, str]:
+        """Seconds to wait and why (``"address"`` or ``"client"``); ``(0, "")`` when a try is allowed."""
+        for wait, why in (
+            (self.per_address.retry_after(email), "address"),
+            (self.per_client.retry_after(client), "client"),
+        ):
+            if wait > 0:
+                return wait, why
+        return 0.0, ""
+
+    def failed(self, email: str, client: str) -> None:
+        self.per_address.failed(email)
+        self.per_client.failed(client)
+
+    def succeeded(self, email: str) -> None:
+        """A right password clears its address's count, never the client's (or a valid account could
+        reset the count between guesses at others)."""
+        self.per_address.succeeded(email)
+
+    def reset(self) -> None:
+        self.per_address.reset()
+        self.per_client.reset()
+
+
+SIGN_IN_GUARD = SignInGuard()
+
 
 # ------------------------------------------------------------------------------------------ command line
 

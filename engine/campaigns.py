@@ -304,8 +304,8 @@ def _metrics_query(
     # A row is paid when its campaign ever spent (PAID_ROW); cost metrics count paid rows only (same pass).
     sql = f"""
         WITH inner_sums AS (
-            SELECT {inner_keys}_paid, sum(spend) AS spend, sum(impressions) AS impressions,
-                   sum(clicks) AS clicks, sum(conversions) AS conversions, sum(revenue) AS reported_revenue,
+            SELECT {inner_keys}_paid, sum(spend::DECIMAL(38, 6))::DOUBLE AS spend, sum(impressions) AS impressions,
+                   sum(clicks) AS clicks, sum(conversions) AS conversions, sum(revenue::DECIMAL(38, 6))::DOUBLE AS reported_revenue,
                    {assumed_inner} count(*) AS rows, count(revenue) AS rows_with_revenue
             FROM (SELECT *, {PAID_ROW} AS _paid FROM campaigns WHERE {where})
             {inner_group}
@@ -613,7 +613,7 @@ def campaign_funnel(
             SELECT {group_order} AS grp,
                    count(DISTINCT coalesce(order_id, customer_id || '|' || CAST(order_date AS VARCHAR)))
                        FILTER (WHERE NOT coalesce(is_return, false)) AS orders,
-                   sum(amount) AS order_revenue
+                   sum(amount::DECIMAL(38, 6))::DOUBLE AS order_revenue
             FROM matched
             WHERE {group_order} IS NOT NULL
             GROUP BY grp
@@ -752,7 +752,7 @@ def segment_response(
                 SELECT customer_id, coalesce(CAST({seg_col} AS VARCHAR), '{NO_SEGMENT}') AS segment
                 FROM {seg_table}
             ), bought AS (
-                SELECT o.customer_id, o.campaign_id AS campaign, sum(o.amount) AS revenue
+                SELECT o.customer_id, o.campaign_id AS campaign, sum(o.amount::DECIMAL(38, 6))::DOUBLE AS revenue
                 FROM orders o WHERE {where}
                 GROUP BY ALL
             ), people AS (

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 from engine import ingest, store
-from engine.errors import EngineError
+from engine.errors import EngineError, StoreBusyError
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
-USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --server.port 8600)
+USAGE = """segmint [run] [streamlit options]     start the dashboard (e.g. --server.port 8600); this computer only
+             [--unsafe-no-login]          unless a login is configured, or this flag is given
 segmint load FILE --as TABLE [--map field=column|field=:constant]... [--mapping FILE.json]
              [--mode replace|append] [--accept-suggestions] [--yes]
 segmint sample                         reset the store to the bundled sample data
@@ -28,9 +27,11 @@ segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL -
 
 
 def _run(argv: list[str]) -> int:
-    """Start Streamlit on the dashboard; every other option and STREAMLIT_* variable passes through."""
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), *argv]
-    return subprocess.call(command, env=os.environ.copy())
+    """Become the Streamlit server for the dashboard with safe settings (``engine.serve``); every other
+    option and STREAMLIT_* variable passes through."""
+    from engine import serve
+
+    return serve.run(argv)
 
 
 def _parse_maps(items: list[str]) -> dict[str, str]:
@@ -43,7 +44,7 @@ def _parse_maps(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _load(argv: list[str]) -> int:
+def _load(argv: list[str], con: store.Connection | None = None) -> int:
     parser = argparse.ArgumentParser(prog="segmint load", description="Load a file into a canonical table.")
     parser.add_argument("file")
     parser.add_argument(
@@ -74,7 +75,12 @@ def _load(argv: list[str]) -> int:
     )
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(argv)
-    con = store.connect(args.db)
+    try:
+        con = con if con is not None else store.connect(args.db)
+    except StoreBusyError as busy:  # a running dashboard holds the store: it does the load (engine.inbox)
+        from engine import inbox
+
+        return inbox.hand_over(args, store.db_path(args.db), busy)
     overrides: dict[str, str] = {}
     mapping = None
     if args.mapping:
@@ -150,6 +156,11 @@ def _load(argv: list[str]) -> int:
         f"table now {result.rows_after:,} rows; data version {result.data_version}."
     )
     return 0
+
+
+def load_command(argv: list[str], con: store.Connection | None = None) -> int:
+    """``segmint load ARGV`` on a given connection: the dashboard runs loads handed to it with this."""
+    return _load(argv, con)
 
 
 def _sample(argv: list[str]) -> int:

@@ -85,6 +85,8 @@ def date_span(con: Connection) -> tuple[dt.date, dt.date] | None:
     return (lo, hi) if lo else None
 
 
+# Money is summed as DECIMAL: exact, so a figure is the same on every run (a parallel DOUBLE sum can
+# differ in its last bits between two runs, and a page and `segmint report` must agree to the cent).
 _PERIOD_SQL = f"""
 WITH lines AS (
     SELECT customer_id, {ORDER_KEY} AS order_key, amount, is_return
@@ -97,10 +99,10 @@ per_customer AS (
 SELECT
     (SELECT count(*) FROM per_customer WHERE n_orders > 0) AS customers,
     (SELECT count(DISTINCT order_key) FROM lines WHERE NOT is_return) AS orders,
-    (SELECT coalesce(sum(amount), 0) FROM lines) AS revenue,
+    (SELECT coalesce(sum(amount::DECIMAL(38, 6)), 0)::DOUBLE FROM lines) AS revenue,
     (SELECT count(*) FILTER (WHERE n_orders >= 2) FROM per_customer) AS repeaters,
     (SELECT count(DISTINCT order_key) FROM lines WHERE NOT is_return AND customer_id IS NULL) AS guest_orders,
-    (SELECT coalesce(sum(amount), 0) FROM lines WHERE customer_id IS NULL) AS guest_revenue
+    (SELECT coalesce(sum(amount::DECIMAL(38, 6)), 0)::DOUBLE FROM lines WHERE customer_id IS NULL) AS guest_revenue
 """
 
 _ACTIVE_SQL = """
@@ -162,8 +164,8 @@ def guest_orders(con: Connection, start: dt.date | None = None, end: dt.date | N
     where, params = _range(start, end)
     orders, revenue, total = con.execute(
         f"""SELECT count(DISTINCT {ORDER_KEY}) FILTER (WHERE customer_id IS NULL AND NOT is_return),
-                   coalesce(sum(amount) FILTER (WHERE customer_id IS NULL), 0),
-                   coalesce(sum(amount), 0)
+                   coalesce(sum(amount::DECIMAL(38, 6)) FILTER (WHERE customer_id IS NULL), 0)::DOUBLE,
+                   coalesce(sum(amount::DECIMAL(38, 6)), 0)::DOUBLE
             FROM orders {where}""",
         params,
     ).fetchall()[0]
@@ -183,10 +185,10 @@ def revenue_over_time(
     where, params = _range(start, end)
     frame = con.execute(
         f"""SELECT date_trunc('{grain}', order_date)::DATE AS period,
-                   sum(amount) AS revenue,
+                   sum(amount::DECIMAL(38, 6))::DOUBLE AS revenue,
                    count(DISTINCT {ORDER_KEY}) FILTER (WHERE NOT is_return) AS orders,
                    count(DISTINCT customer_id) FILTER (WHERE NOT is_return) AS customers,
-                   -coalesce(sum(amount) FILTER (WHERE is_return), 0) AS returns
+                   -coalesce(sum(amount::DECIMAL(38, 6)) FILTER (WHERE is_return), 0)::DOUBLE AS returns
             FROM orders {where} GROUP BY 1 ORDER BY 1""",
         params,
     ).df()
@@ -273,9 +275,9 @@ def new_vs_returning(
                        AS new_customers,
                    count(DISTINCT o.customer_id) FILTER (WHERE f.first_period < date_trunc('{grain}', o.order_date))
                        AS returning_customers,
-                   coalesce(sum(o.amount) FILTER (WHERE f.first_period = date_trunc('{grain}', o.order_date)), 0)
+                   coalesce(sum(o.amount::DECIMAL(38, 6)) FILTER (WHERE f.first_period = date_trunc('{grain}', o.order_date)), 0)::DOUBLE
                        AS new_revenue,
-                   coalesce(sum(o.amount) FILTER (WHERE f.first_period < date_trunc('{grain}', o.order_date)), 0)
+                   coalesce(sum(o.amount::DECIMAL(38, 6)) FILTER (WHERE f.first_period < date_trunc('{grain}', o.order_date)), 0)::DOUBLE
                        AS returning_revenue
             FROM orders o JOIN first_order f USING (customer_id)
             {where.replace("order_date", "o.order_date")}

@@ -218,8 +218,8 @@ per_customer AS (
     SELECT
         customer_id,
         count(DISTINCT order_key) FILTER (WHERE NOT is_return) AS frequency,
-        sum(amount) AS net_revenue,
-        sum(amount) FILTER (WHERE NOT is_return) AS gross_revenue,
+        sum(amount::DECIMAL(38, 6))::DOUBLE AS net_revenue,
+        (sum(amount::DECIMAL(38, 6)) FILTER (WHERE NOT is_return))::DOUBLE AS gross_revenue,
         min(order_date) FILTER (WHERE NOT is_return) AS first_order,
         max(order_date) FILTER (WHERE NOT is_return) AS last_order
     FROM lines

@@ -79,12 +79,7 @@ def _stage(uploaded) -> None:
     st.session_state["staged_for"] = uploaded.file_id
 
 
-_MARKDOWN_SPECIAL = str.maketrans({ch: "\\" + ch for ch in "\\`*_{}[]()#+-.!|<>~$:"})
-
-
-def _plain(text: str) -> str:
-    """A user-supplied name (a header, a file name) shown as plain text inside markdown."""
-    return str(text).translate(_MARKDOWN_SPECIAL)
+_plain = components.plain  # a header, a file name or an engine message naming them, shown as itself
 
 
 def _take_hints(key: str, hints: dict[str, dict]) -> None:
@@ -235,7 +230,7 @@ def _show_report(report: engine.ValidationReport) -> None:
             help=f"From {pd.Timestamp(lo):%Y-%m-%d %H:%M} to {pd.Timestamp(hi):%Y-%m-%d %H:%M}",
         )
     for block in report.blocking:
-        st.error(block, icon=":material/block:")
+        st.error(_plain(block), icon=":material/block:")
     if report.issues:
         money = report.rejected_money_text()
         st.warning(
@@ -250,9 +245,9 @@ def _show_report(report: engine.ValidationReport) -> None:
             issues, f"problems_{report.file_name}", "Download the problems", key="dl_issues"
         )
     for warning in report.warnings:
-        st.warning(warning, icon=":material/info:")
+        st.warning(_plain(warning), icon=":material/info:")
     for note in report.notes:
-        st.caption(note)
+        st.caption(_plain(note))
     if report.totals:
         st.caption("Totals of valid rows: " + ", ".join(f"{k} {v:,.2f}" for k, v in report.totals.items()))
     if not report.preview.empty:
@@ -309,9 +304,9 @@ with tab_upload:
                 right.error(f"Not read: {_plain(refused[1])}", icon=":material/block:")
             elif st.session_state.get("staged_for") != uploaded.file_id or "staged" not in st.session_state:
                 try:
-                    with right.status(f"Reading {uploaded.name}...", expanded=False) as status:
+                    with right.status(f"Reading {_plain(uploaded.name)}...", expanded=False) as status:
                         _stage(uploaded)
-                        status.update(label=f"Read {uploaded.name}", state="complete")
+                        status.update(label=f"Read {_plain(uploaded.name)}", state="complete")
                     st.session_state.pop("refused", None)
                 except engine.EngineError as error:
                     # said in words next to the uploader; the same file is not read again on every rerun
@@ -366,7 +361,9 @@ with tab_upload:
                 if go_col.button(
                     "Load", type="primary", disabled=not ready, icon=":material/database_upload:"
                 ):
-                    with st.status(f"Loading {staged.file_name} into {table}...", expanded=True) as status:
+                    with st.status(
+                        f"Loading {_plain(staged.file_name)} into {table}...", expanded=True
+                    ) as status:
                         result = engine.load(
                             state.cursor(), staged, mapping, mode, accept_rejects=accept, confirm=confirmed
                         )
@@ -414,12 +411,13 @@ with tab_history:
         last = history[~history["undone"]].head(1)
         if not last.empty:
             row = last.iloc[0]
-            label = f"Undo the last load ({row['file']} -> {row['table']}, {row['mode']}, {row['rows_loaded']:,} rows)"
+            label = f"Undo the last load ({_plain(row['file'])} -> {row['table']}, {row['mode']}, {row['rows_loaded']:,} rows)"
             if auth.can("undo") and st.button(label, icon=":material/undo:"):
                 try:
                     done = engine.undo_last_load(state.cursor())
                     st.toast(
-                        f"Undid the load of {done['file']} into {done['table']}.", icon=":material/undo:"
+                        f"Undid the load of {_plain(done['file'])} into {done['table']}.",
+                        icon=":material/undo:",
                     )
                     st.rerun()
                 except engine.EngineError as error:

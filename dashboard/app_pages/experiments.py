@@ -276,7 +276,7 @@ if control is None:
     st.info(found.evidence, icon=":material/help:")
     st.stop()
 if control == found.name:
-    st.caption(f":material/search: {found.evidence}")
+    st.caption(f":material/search: {components.plain(found.evidence)}")
 
 available = load_outcomes(version, experiment_id)
 if not available:
@@ -333,7 +333,7 @@ except engine.EngineError as error:
     st.stop()
 
 box, icon = VERDICT_BOX[result.verdict_level]
-box(result.verdict, icon=icon)
+box(components.plain(result.verdict), icon=icon)  # names variants as the file does
 
 v = result.variants
 control_row = v.iloc[0]

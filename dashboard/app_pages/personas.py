@@ -71,7 +71,7 @@ def description_in_words(card: engine.PersonaCard) -> str:
 def trait_lines(card: engine.PersonaCard, kind: str, top: int = 3) -> list[str]:
     rows = card.top(kind, top)
     return [
-        f"**{trait_in_words(r.kind, r.column, r.value, r.is_range)}**: {_share(r.group_share)} vs "
+        f"**{components.plain(trait_in_words(r.kind, r.column, r.value, r.is_range))}**: {_share(r.group_share)} vs "
         f"{_share(r.overall_share)} of all ({r.lift:.1f}x)"
         for r in rows.itertuples()
     ]

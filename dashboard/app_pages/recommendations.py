@@ -408,7 +408,7 @@ def customer_view(
             icon=":material/person_search:",
         )
 
-    st.subheader(f"Top {len(recs)} for {customer}")
+    st.subheader(f"Top {len(recs)} for {components.plain(customer)}")
     shown = recs.assign(why=recs.apply(why_text, axis=1, verb=verb))
     columns = ["rank", "name", "category", "price", "why"]
     config: dict[str, Any] = {

@@ -98,7 +98,8 @@ experiment_id = top[0].selectbox("Test", tests["experiment_id"].astype(str).toli
 variants = load_variants(version, experiment_id)["variant"].astype(str).tolist()
 if len(variants) < 2:
     st.info(
-        f"Test **{experiment_id}** has one variant only: there is nothing to compare.", icon=":material/info:"
+        f"Test **{components.plain(experiment_id)}** has one variant only: there is nothing to compare.",
+        icon=":material/info:",
     )
     st.stop()
 guessed, reason = engine.guess_uplift_control(variants)
@@ -122,7 +123,7 @@ columns = load_columns(version, experiment_id)
 outcomes = engine.uplift_outcomes(state.cursor(), experiment_id, columns)
 if not outcomes:
     st.warning(
-        f"Test **{experiment_id}** has no 0/1 or numeric outcome column (converted, revenue, a visit or spend "
+        f"Test **{components.plain(experiment_id)}** has no 0/1 or numeric outcome column (converted, revenue, a visit or spend "
         "column). Load the test's file with its result columns on the **Data** page.",
         icon=":material/warning:",
     )

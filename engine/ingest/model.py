@@ -84,6 +84,10 @@ class StagedUpload:
     max_rows: int = DEFAULT_LIMITS.max_rows
     reports: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     profiles: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # text files with line breaks inside quoted fields: the physical lines whose break is quoted (None:
+    # none, or too many to keep), and the file's physical line count, so messages name physical lines
+    quoted_breaks: Any = field(default=None, repr=False, compare=False)
+    text_lines: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def header_key(self) -> str:
@@ -159,14 +163,16 @@ class Issue:
     column: str | None
     problem: str
     rows: int
-    examples: list[tuple[int, str]]
+    examples: list[tuple[int | str, str]]  # (physical line, value), or ('data row N', value)
     fix: str
     money: float | None = None
     money_field: str | None = None
 
     def describe(self) -> str:
         where = f"column {self.column!r}" if self.column else f"field {self.field!r}"
-        shown = ", ".join(f"line {line}: {value!r}" for line, value in self.examples)
+        shown = ", ".join(
+            f"{line if isinstance(line, str) else f'line {line}'}: {value!r}" for line, value in self.examples
+        )
         more = "" if self.rows <= len(self.examples) else f" and {self.rows - len(self.examples):,} more"
         money = f", holding {self.money_field} {self.money:,.2f}" if self.money is not None else ""
         return f"{self.rows:,} row(s) with {self.problem} in {where} ({shown}{more}){money}. {self.fix}"

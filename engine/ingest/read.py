@@ -178,6 +178,8 @@ class TextScan:
     nul_lines : line numbers holding NUL bytes (first few) and ``nul_count`` their total.
     long_line : (line, length in bytes) of the first line over the limit.
     quoted_newlines : a line break falls inside double quotes somewhere (RFC 4180 multi-line fields).
+    quoted_breaks : the physical lines whose line break falls inside quotes (ascending; None when there are
+        more than ``_MAX_QUOTED_BREAKS``), so a record's physical line can be told (``physical_lines``).
     """
 
     lines: int = 0
@@ -186,6 +188,27 @@ class TextScan:
     nul_count: int = 0
     long_line: tuple[int, int] | None = None
     quoted_newlines: bool = False
+    quoted_breaks: list[np.ndarray] | None = field(default_factory=list)
+
+    def quoted_break_lines(self) -> np.ndarray | None:
+        if self.quoted_breaks is None:
+            return None
+        return np.concatenate(self.quoted_breaks) if self.quoted_breaks else np.zeros(0, dtype=np.int64)
+
+
+_MAX_QUOTED_BREAKS = 2_000_000
+
+
+def physical_lines(logical: np.ndarray, quoted_breaks: np.ndarray) -> np.ndarray:
+    """Physical line numbers (1-based) where records start, from their logical numbers (the line they would
+    be on if no field held a line break: header 1, first data row 2).
+
+    Record k+1 starts after the k-th line break outside quotes. ``d[i]`` counts the breaks outside quotes
+    before the i-th quoted one, so the k-th outside break ends line ``k + #(d < k)``."""
+    logical = np.asarray(logical, dtype=np.int64)
+    d = quoted_breaks - np.arange(1, quoted_breaks.size + 1)
+    k = logical - 1
+    return k + np.searchsorted(d, k, side="left") + 1
 
 
 def scan_text(path: Path, max_line_bytes: int, *, check_utf8: bool = True) -> TextScan:
@@ -229,15 +252,17 @@ def scan_text(path: Path, max_line_bytes: int, *, check_utf8: bool = True) -> Te
                     carry += len(chunk)
                 if scan.long_line is None and carry > max_line_bytes:
                     scan.long_line = (scan.lines + int(newlines.size) + 1, carry)
-            if not scan.quoted_newlines:
-                # a line break inside quotes: an odd number of quotes before it (doubled quotes add two)
-                quotes = np.flatnonzero(data == 34)
-                if quotes.size:
-                    before = np.searchsorted(quotes, newlines) + int(in_quotes)
-                    scan.quoted_newlines = bool((before % 2 == 1).any())
-                    in_quotes = bool((quotes.size + int(in_quotes)) % 2)
-                elif in_quotes and newlines.size:
+            # a line break inside quotes: an odd number of quotes before it (doubled quotes add two)
+            quotes = np.flatnonzero(data == 34)
+            if quotes.size or in_quotes:
+                inside = (np.searchsorted(quotes, newlines) + int(in_quotes)) % 2 == 1
+                in_quotes = bool((quotes.size + int(in_quotes)) % 2)
+                if inside.any():
                     scan.quoted_newlines = True
+                    if scan.quoted_breaks is not None:
+                        scan.quoted_breaks.append(scan.lines + np.flatnonzero(inside).astype(np.int64) + 1)
+                        if sum(a.size for a in scan.quoted_breaks) > _MAX_QUOTED_BREAKS:
+                            scan.quoted_breaks = None
             scan.lines += int(newlines.size)
             offset += len(chunk)
     if carry:
@@ -546,6 +571,8 @@ def _read_text(con, src, name, token, folder, head, limits, warnings, header) ->
         detected=detected,
         warnings=warnings,
         header_line=header_line,
+        quoted_breaks=scan.quoted_break_lines() if scan.quoted_newlines else None,
+        text_lines=scan.lines,
     )
 
 
@@ -780,6 +807,8 @@ def _finish_staging(
     detected: dict[str, Any],
     warnings: list[str],
     header_line: str,
+    quoted_breaks: np.ndarray | None = None,
+    text_lines: int | None = None,
 ) -> StagedUpload:
     # An exact count of a big CSV costs a full read; it is taken from the typed rows at validation.
     small = fmt != "csv" or Path(staged).stat().st_size < 64 * 1024 * 1024
@@ -832,6 +861,8 @@ def _finish_staging(
         detected,
         warnings,
         limits.max_rows,
+        quoted_breaks=quoted_breaks,
+        text_lines=text_lines,
     )
 
 

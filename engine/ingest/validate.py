@@ -17,7 +17,7 @@ from engine.ingest.model import (
     ValidationReport,
 )
 from engine.ingest.parse import _PROBLEM, _fix_for, _parse_expr, _sanity_checks, _text
-from engine.ingest.read import _short, disk_full_error, is_disk_full
+from engine.ingest.read import _short, disk_full_error, is_disk_full, physical_lines
 from engine.ingest.suggest import describe_suggestion
 from engine.schema import LOAD_ID_COLUMN, Table, get_table, is_dimension, safe_column_name
 from engine.store import Connection, quote_ident, quote_literal
@@ -259,6 +259,7 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
         )
     t = quote_ident(typed)
     header_offset = 2 if staged.detected.get("header") else 1
+    to_line = _line_numbers(con, t, staged, header_offset)
     checked = [
         f.name
         for f in spec.fields
@@ -340,7 +341,10 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
                     column=column,
                     problem=_PROBLEM[code],
                     rows=n,
-                    examples=[(int(line), v if v is not None else "") for line, v in examples],
+                    examples=[
+                        (line, v if v is not None else "")
+                        for line, v in zip(to_line(examples), [v for _, v in examples], strict=True)
+                    ],
                     fix=_fix_for(fld, code, mapping),
                     money=float(issue_money) if issue_money is not None else None,
                     money_field=money_fields[0] if money_fields else None,
@@ -427,3 +431,18 @@ def validate(con: Connection, staged: StagedUpload, mapping: Mapping) -> Validat
     )
     staged.reports[mapping.signature()] = report
     return report
+
+
+def _line_numbers(con: Connection, t: str, staged: StagedUpload, header_offset: int):
+    """A function from fetched (logical line, value) rows to the line numbers a message shows.
+
+    Without line breaks inside quoted fields a record is one line. With them, physical lines are counted
+    from the scan's quoted breaks, once the counts agree (records + quoted breaks = lines); when they do
+    not (blank lines, a stray quote), a message gives the data row instead, which is never wrong."""
+    quoted = staged.quoted_breaks
+    if not staged.detected.get("line breaks inside quoted fields"):
+        return lambda rows: [int(line) for line, _ in rows]
+    records = int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) + header_offset - 1
+    if quoted is not None and staged.text_lines is not None and records + quoted.size == staged.text_lines:
+        return lambda rows: [int(x) for x in physical_lines([line for line, _ in rows], quoted)]
+    return lambda rows: [f"data row {int(line) - header_offset + 1}" for line, _ in rows]

@@ -403,7 +403,12 @@ def generate_sample(out_dir: str | Path = SAMPLE_DIR, seed: int = 42) -> dict[st
     orders, lines = _orders(rng, customers, appeal, price, product_ids, end_offset)
     interactions = _interactions(rng, customers, appeal, lines, product_ids, end_offset)
     campaigns = _campaign_rows(rng, _days(START_DATE, END_DATE))
-    experiments = _experiment_rows(rng, customers.frame["customer_id"].to_numpy(), customers.signup)
+    experiments = _experiment_rows(
+        rng,
+        customers.frame["customer_id"].to_numpy(),
+        customers.signup,
+        customers.frame["loyalty_member"].to_numpy() == "true",
+    )
     truth = pd.DataFrame(
         {
             "customer_id": customers.frame["customer_id"],
@@ -507,8 +512,14 @@ def _campaign_rows(rng: np.random.Generator, days: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _experiment_rows(rng: np.random.Generator, cust_ids: np.ndarray, signup: np.ndarray) -> pd.DataFrame:
-    """One row per exposed customer of the checkout A/B test, exactly half in each variant."""
+def _experiment_rows(
+    rng: np.random.Generator, cust_ids: np.ndarray, signup: np.ndarray, loyal: np.ndarray
+) -> pd.DataFrame:
+    """One row per exposed customer of the checkout A/B test, exactly half in each variant.
+
+    The redesign works mostly on loyalty members: treatment converters are drawn with weight
+    EXPERIMENT["treatment_weight_loyal"] for members (control converters uniformly), so the Targeting page has
+    a real difference to find while each variant's rate stays exactly as documented."""
     spec = EXPERIMENT
     per_variant = spec["exposures_per_variant"]
     start = np.datetime64(spec["start"], "D")
@@ -522,7 +533,13 @@ def _experiment_rows(rng: np.random.Generator, cust_ids: np.ndarray, signup: np.
     converted = np.zeros(chosen.size, dtype=bool)
     for name, true_rate in (("control", spec["control_rate"]), ("treatment", spec["treatment_rate"])):
         members = np.flatnonzero(variant == name)
-        converted[rng.choice(members, size=round(true_rate * per_variant), replace=False)] = True
+        weight = np.ones(members.size)
+        if name == "treatment":
+            weight[loyal[chosen[members]]] = spec["treatment_weight_loyal"]
+        picked = rng.choice(
+            members, size=round(true_rate * per_variant), replace=False, p=weight / weight.sum()
+        )
+        converted[picked] = True
     revenue = np.where(
         converted, np.round(spec["revenue_mean"] * rng.lognormal(-0.125, 0.5, chosen.size), 2), 0.0
     )

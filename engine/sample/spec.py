@@ -273,6 +273,8 @@ EXPERIMENT = {
     "exposures_per_variant": 2300,
     "control_rate": 0.10,
     "treatment_rate": 0.13,
+    # treatment converters are drawn this many times as often among loyalty members (who to target)
+    "treatment_weight_loyal": 3.0,
     "revenue_mean": 60.0,
     "start": "2025-10-01",
     "days": 70,

@@ -35,7 +35,9 @@ def users_file(app_db, tmp_path, monkeypatch):
     auth.add_user(path, "vera@example.com", "viewer", "viewer-pass-1", name="Vera")
     auth.add_user(path, "ana@example.com", "analyst", "analyst-pass-1", name="Ana")
     monkeypatch.setenv(auth.USERS_ENV, str(path))
-    return path
+    auth.SIGN_IN_GUARD.reset()  # failed sign-ins are counted per process, as on a real server
+    yield path
+    auth.SIGN_IN_GUARD.reset()
 
 
 def element_types(node) -> set[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from streamlit.testing.v1 import AppTest
 
 import engine
@@ -20,6 +22,12 @@ def _open() -> AppTest:
     return at
 
 
+def as_text(shown: str) -> str:
+    """What a reader sees of markdown whose special characters were escaped (the verdict names variants
+    as the file does, so the page escapes it)."""
+    return re.sub(r"\\(.)", r"\1", shown)
+
+
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -31,7 +39,7 @@ def test_experiments_page_shows_the_sample_test(app_db):
     result = engine.analyse_experiment(con, "checkout_redesign")
     con.close()
     boxes = [*at.success, *at.info, *at.warning, *at.error]
-    assert any(b.value == result.verdict for b in boxes)
+    assert any(as_text(b.value) == result.verdict for b in boxes)
     metrics = _metrics(at)
     control_rate = result.variants.iloc[0]["conversion_rate"]
     assert metrics["Control rate"] == f"{control_rate * 100:.2f}%"
@@ -94,7 +102,7 @@ def test_any_outcome_can_be_picked_and_the_correction_counts_it(app_db):
     expected = engine.analyse_experiment(con, "checkout_redesign", outcomes=["clicked", "revenue"])
     con.close()
     boxes = [*at.success, *at.info, *at.warning, *at.error]
-    assert any(b.value == expected.verdict for b in boxes)
+    assert any(as_text(b.value) == expected.verdict for b in boxes)
     assert any(expected.correction in (c.help or "") for c in at.caption)  # the method in the help
     assert "2 outcomes" in expected.correction
 
@@ -115,6 +123,26 @@ def test_page_asks_for_the_control_when_no_name_says_so(app_db):
     assert "Control rate" not in _metrics(at)  # no verdict until someone says which is the control
     at.selectbox(key="exp_control_subject_lines").set_value("Short").run()
     assert not at.exception and "Control rate" in _metrics(at)
+
+
+def test_variant_names_written_in_markdown_and_html_are_shown_as_text(app_db):
+    hostile = "**Bold** <b>big</b> ![x](http://192.0.2.9/p.png)"
+    con = engine.connect(app_db, shared=False)
+    con.execute(
+        "INSERT INTO experiments (experiment_id, variant, customer_id, converted) "
+        "SELECT 'hostile', CASE WHEN i % 2 = 0 THEN 'control' ELSE ? END, 'c' || i, i % 7 = 0 "
+        "FROM range(400) t(i)",
+        [hostile],
+    )
+    con.close()
+    at = _open()
+    at.selectbox(key="exp_id").set_value("hostile").run()
+    assert not at.exception
+    verdicts = [b.value for b in [*at.success, *at.info, *at.warning, *at.error] if "Bold" in b.value]
+    assert verdicts, "the verdict names the variant"
+    for shown in verdicts:
+        assert hostile not in shown and "![x]" not in shown and "<b>" not in shown
+        assert hostile in as_text(shown)
 
 
 def test_empty_store_still_offers_the_planner(empty_app_db):

@@ -239,6 +239,27 @@ def test_throttle_forgets_old_failures_and_successes():
     assert throttle.retry_after("ana@example.com") == 0
 
 
+def test_guard_counts_per_address_and_per_client_and_success_clears_only_the_address():
+    now = [0.0]
+    guard = auth.SignInGuard(
+        auth.LoginThrottle(max_failures=3, window=60, lockout=300, clock=lambda: now[0]),
+        auth.LoginThrottle(max_failures=4, window=60, lockout=600, clock=lambda: now[0]),
+    )
+    guard.failed("ana@example.com", "10.0.0.1")
+    guard.failed("ana@example.com", "10.0.0.1")
+    guard.succeeded("ana@example.com")  # a right password: ana's count starts again, the client's does not
+    guard.failed("bo@example.com", "10.0.0.1")
+    assert guard.retry_after("ana@example.com", "10.0.0.1") == (0.0, "")
+    guard.failed("cy@example.com", "10.0.0.1")  # the client's fourth failure
+    assert guard.retry_after("ana@example.com", "10.0.0.1") == (600.0, "client")
+    assert guard.retry_after("ana@example.com", "10.0.0.2") == (0.0, "")
+    for _ in range(3):
+        guard.failed("dee@example.com", "10.0.0.3")
+    assert guard.retry_after("dee@example.com", "10.0.0.9") == (300.0, "address")
+    guard.reset()
+    assert guard.retry_after("dee@example.com", "10.0.0.1") == (0.0, "")
+
+
 def test_user_command_add_list_remove(tmp_path):
     path = str(tmp_path / "users.toml")
     printed: list[str] = []

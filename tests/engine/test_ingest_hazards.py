@@ -338,3 +338,52 @@ def test_guest_orders_load_count_in_revenue_and_stay_out_of_customer_analyses(co
     cohorts = engine.cohort_retention(con)
     first_months = cohorts[cohorts["months_since"] == 0]
     assert first_months["customers"].sum() == expected.loc[~guests, "CustomerID"].nunique()
+
+
+# ---------------------------------------------------------------- physical line numbers
+
+
+def _crm_export(bad_at: set[int], blank_line: bool = False) -> tuple[str, list[int]]:
+    """A CRM-style export whose address field holds line breaks in some rows; the rows in ``bad_at`` carry an
+    unreadable signup date. Returns the text and, by counting the line breaks written before each bad
+    record, the physical lines on which those records start."""
+    text = "customer_id,signup_date,address\n"
+    starts = []
+    for i in range(40):
+        address = (
+            '"12 High St\nFlat 3\nLeeds"' if i % 3 == 0 else ('"1 Main Rd\nYork"' if i % 5 == 0 else "Bath")
+        )
+        date = "not a date" if i in bad_at else f"2024-01-{i % 28 + 1:02d}"
+        if i in bad_at:
+            starts.append(text.count("\n") + 1)
+        text += f"C{i},{date},{address}\n"
+        if blank_line and i == 2:
+            text += "\n"
+    return text, starts
+
+
+def test_messages_name_the_physical_line_when_fields_hold_line_breaks(con, tmp_path):
+    text, starts = _crm_export({4, 17, 31})
+    staged = engine.read_upload(con, write(tmp_path, "crm.csv", text), "crm.csv")
+    mapping = engine.suggest_mapping(con, staged, "customers")
+    mapping.columns["signup_date"] = "signup_date"
+    report = engine.validate(con, staged, mapping)
+    (issue,) = [i for i in report.issues if i.field == "signup_date"]
+    assert [line for line, _ in issue.examples] == starts
+    # the lines named hold the bad value on the file as a user opens it in an editor
+    lines = text.split("\n")
+    assert all(lines[n - 1].startswith(f"C{i},not a date") for n, i in zip(starts, (4, 17, 31), strict=True))
+    engine.discard(con, staged)
+
+
+def test_when_lines_cannot_be_told_apart_messages_give_the_data_row(con, tmp_path):
+    text, _ = _crm_export({17}, blank_line=True)
+    staged = engine.read_upload(con, write(tmp_path, "crm.csv", text), "crm.csv")
+    mapping = engine.suggest_mapping(con, staged, "customers")
+    mapping.columns["signup_date"] = "signup_date"
+    report = engine.validate(con, staged, mapping)
+    (issue,) = [i for i in report.issues if i.field == "signup_date"]
+    shown = issue.describe()
+    # the 18th record (C17) is data row 18, said as such rather than as a wrong line number
+    assert [line for line, _ in issue.examples] == ["data row 18"] and "data row 18: 'not a date'" in shown
+    engine.discard(con, staged)

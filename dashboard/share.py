@@ -7,7 +7,6 @@ same figure. Pictures are drawn only when a download is asked for (a callable ``
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 
 import pandas as pd
@@ -15,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import engine
-from dashboard import state
+from dashboard import components, state
 from dashboard.charts import registry
 
 
@@ -36,7 +35,7 @@ def chart(
     """
     st.plotly_chart(fig, width="stretch", key=f"chart_{key}")
     if takeaway:
-        st.caption(takeaway)
+        st.caption(components.plain(takeaway))  # it names campaigns and variants as the file does
     name = _slug(fig.layout.title.text or key)
     with st.popover("Download", icon=":material/download:"):
         st.download_button(
@@ -143,7 +142,7 @@ PRESENTATION_CSS = """
 [data-testid="stMetricValue"] {font-size: clamp(2rem, 3.6vw, 3.2rem); line-height: 1.15;}
 [data-testid="stMetricLabel"] p {font-size: 1.15rem;}
 .segmint-question {font-size: 1.3rem; color: #6b7280; margin-top: -0.6rem;}
-.segmint-takeaway {font-size: 1.15rem; color: #1f2937;}
+[class*="st-key-takeaway_"] p {font-size: 1.15rem; color: #1f2937;}
 </style>
 """
 
@@ -183,9 +182,11 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
     _navigation(number, total)
     if section.headlines:
         for column, headline in zip(st.columns(len(section.headlines)), section.headlines, strict=True):
-            column.metric(headline.label, headline.value, help=headline.help or None, border=True)
+            column.metric(
+                components.plain(headline.label), headline.value, help=headline.help or None, border=True
+            )
     if section.note:
-        st.markdown(f"**{section.note}**")
+        st.markdown(f"**{components.plain(section.note)}**")
     charts = section.charts
     for row in range(0, len(charts), 2):
         pair = charts[row : row + 2]
@@ -194,9 +195,8 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
                 fig = registry.figure(item.key, item.data)
                 st.plotly_chart(fig, width="stretch", key=f"slide_{number}_{item.key}")
                 # the chart's alt text, in words, large enough to read from the back of the room
-                st.markdown(
-                    f'<p class="segmint-takeaway">{html.escape(item.takeaway)}</p>', unsafe_allow_html=True
-                )
+                with st.container(key=f"takeaway_{number}_{item.key.replace('.', '_')}"):
+                    st.markdown(components.plain(item.takeaway))
     for title, frame in section.tables:
         st.subheader(title)
         st.dataframe(engine.readable_table(frame), hide_index=True, width="stretch")

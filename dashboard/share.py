@@ -178,7 +178,10 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
     dates = registry.date_words(story.start, story.end)
 
     st.title(section.title)
-    st.markdown(f'<p class="segmint-question">{section.question} · {dates}</p>', unsafe_allow_html=True)
+    sample = " · sample data (a made-up shop)" if engine.is_sample_data(state.cursor()) else ""
+    st.markdown(
+        f'<p class="segmint-question">{section.question} · {dates}{sample}</p>', unsafe_allow_html=True
+    )
     _navigation(number, total)
     if section.headlines:
         for column, headline in zip(st.columns(len(section.headlines)), section.headlines, strict=True):

@@ -36,6 +36,7 @@ def test_every_slide_from_first_to_last_on_the_sample(app_db, sample_con):
         assert at.title[0].value == title
         assert at.query_params.get("slide", "1") in (str(number), [str(number)])
         assert len(at.sidebar.children) == 0 or not at.sidebar.toggle  # no sidebar controls
+        assert any("sample data" in m.value for m in at.markdown)  # a demo says it is one
         if number == 1:
             assert f"{customers:,}" in [m.value for m in at.metric]
             assert len(at.get("plotly_chart")) == 3

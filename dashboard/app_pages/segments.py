@@ -353,7 +353,12 @@ with tab_clusters:
                 ]
             )
             if k == "auto" and model.k_reason_:
-                st.caption(f":material/info: {model.k_reason_}")
+                finer = model.alternative_k_
+                st.caption(
+                    f":material/info: {model.k_} clusters separate these customers most clearly of the numbers "
+                    "tried" + (f"; the clearest finer split has {finer}." if finer else "."),
+                    help=f"{model.k_reason_} {words.explain('silhouette')}",
+                )
             if k == "auto" and model.alternative_k_ is not None:
 
                 def use_finer(finer: int = model.alternative_k_) -> None:

@@ -151,7 +151,7 @@ def k_selection_chart(curve: pd.DataFrame, chosen: int) -> go.Figure:
             hovertemplate="chosen k = %{x}: %{y:.3f}<extra></extra>",
         )
     fig.update_xaxes(title="Number of clusters (k)", dtick=1)
-    fig.update_yaxes(title="Separation (silhouette)")
+    fig.update_yaxes(title="Separation")  # the silhouette score; the page names it in help
     return style(fig, title, height=320)
 
 

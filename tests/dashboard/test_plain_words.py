@@ -67,3 +67,13 @@ def test_every_term_has_plain_words_and_names_its_method():
         assert term.label and term.meaning, key
         assert term.technical.lower() not in term.label.lower(), key
         assert term.technical in words.explain(key)
+
+
+def test_the_clusters_tab_speaks_plainly_and_keeps_the_method_in_help(app_db):
+    from tests.dashboard.test_segments_page import open_segments, open_tab
+
+    at = open_tab(open_segments(), "clusters")
+    shown = visible_text(at)
+    assert "Separation" in shown and "Repeatability" in shown
+    assert [term for term in TECHNICAL if term in shown] == []
+    assert "silhouette" in help_text(at)

@@ -90,10 +90,13 @@ def report_download(start: dt.date | None, end: dt.date | None) -> None:
 
 
 # KPI cards: the value shrinks with the window (never below 1.4rem) so six cards beside the sidebar at
-# 1280 px wide show "$2.03M" whole instead of "$2.0...". The browser test measures it.
+# 1280 px wide show "$2.03M" whole instead of "$2.0...", and a long label wraps onto a second line instead
+# of ending in "...". The browser test measures both.
 KPI_CSS = """<style>
 [data-testid="stMetricValue"] {font-size: clamp(1.4rem, 2.1vw, 2.25rem);}
-[data-testid="stMetricLabel"] p {white-space: nowrap;}
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"],
+[data-testid="stMetricLabel"] p {white-space: normal; overflow: visible; text-overflow: clip;}
+[data-testid="stMetricLabel"] p {font-size: clamp(0.75rem, 0.98vw, 0.875rem);}
 </style>"""
 
 

@@ -23,10 +23,8 @@ TITLES = [
     "What the tests proved",
 ]
 
-# Elements whose text is wider than their box (cut with an ellipsis or hidden overflow).
-CUT = """() => [...document.querySelectorAll(
-    '[data-testid="stMetricValue"], [data-testid="stMetricLabel"], [data-testid="stMetricValue"] div, '
-    + '[data-testid="stMetricLabel"] p')]
+# Text in a KPI card wider than its box (cut with an ellipsis or hidden overflow), at any depth.
+CUT = """() => [...document.querySelectorAll('[data-testid="stMetric"] *')]
   .filter(el => el.scrollWidth > el.clientWidth + 1)
   .map(el => el.innerText)"""
 

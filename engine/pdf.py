@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.errors import SchemaError
 from engine.story import Section, Story, StoryChart, readable_header, readable_table
 
 Draw = Callable[[StoryChart, int, int], bytes]
@@ -67,10 +68,12 @@ def _title_page(doc: _Pdf, story: Story, generated: dt.datetime) -> None:
     pdf = doc.pdf
     pdf.add_page()
     dates = (
-        f"{story.start:%B %d, %Y} to {story.end:%B %d, %Y}" if story.start and story.end else "No orders yet"
+        f"Data from {story.start:%B %d, %Y} to {story.end:%B %d, %Y}"
+        if story.start and story.end
+        else "No orders yet"
     )
     y = doc.write(MARGIN, 40, CONTENT_W, "Segmint report", 30, bold=True)
-    y = doc.write(MARGIN, y + 4, CONTENT_W, f"Data from {dates}", 16, color=ACCENT)
+    y = doc.write(MARGIN, y + 4, CONTENT_W, dates, 16, color=ACCENT)
     y = doc.write(MARGIN, y + 2, CONTENT_W, f"Prepared {generated:%B %d, %Y at %H:%M}", 11, color=MUTED)
     y = doc.write(MARGIN, y + 8, CONTENT_W, "Contents", 13, bold=True)
     for i, section in enumerate(story.sections, start=2):
@@ -203,6 +206,8 @@ def pdf_command(argv) -> int:
     parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last date, YYYY-MM-DD")
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(list(argv))
+    if args.start and args.end and args.start > args.end:
+        raise SchemaError(f"--from {args.start} is after --to {args.end}: give the earlier date first.")
     # The charts are the dashboard's own figures (its registry), so the file matches the pages; the
     # command line is an edge like the router, the one engine place that reaches up for them.
     from dashboard.charts.registry import report_pdf

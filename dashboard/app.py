@@ -27,6 +27,7 @@ PAGES = {
         st.Page(PAGES_DIR / "campaigns.py", title="Campaigns", icon=":material/campaign:"),
         st.Page(PAGES_DIR / "experiments.py", title="Experiments", icon=":material/science:"),
         st.Page(PAGES_DIR / "targeting.py", title="Targeting", icon=":material/ads_click:"),
+        st.Page(PAGES_DIR / "predict.py", title="Predict", icon=":material/online_prediction:"),
     ],
     "Manage": [
         st.Page(PAGES_DIR / "data.py", title="Data", icon=":material/upload_file:"),

@@ -17,7 +17,7 @@ from playwright.sync_api import sync_playwright
 from tests.support.browser import observed, wait_until_drawn
 from tests.support.server import CHROMIUM, CHROMIUM_ARGS, REPO, running_server
 
-PAGES = ["overview", "segments", "personas", "recommendations", "campaigns", "experiments", "data"]
+PAGES = ["overview", "segments", "personas", "recommendations", "campaigns", "experiments", "predict", "data"]
 
 
 def settle(page) -> None:
@@ -43,6 +43,12 @@ def main() -> None:
             if name == "recommendations":  # best-sellers stand in until the chosen model is named
                 page.get_by_text(re.compile("chosen on held-out data|Best-sellers ship")).first.wait_for(
                     timeout=600_000
+                )
+                settle(page)
+            if name == "predict":  # the check on later months is the page's evidence
+                page.get_by_role("tab", name="How well it predicts").click()
+                page.locator(".js-plotly-plot").filter(has_text="Repeat purchases per week").first.wait_for(
+                    timeout=120_000
                 )
                 settle(page)
             if name == "data":

@@ -32,6 +32,7 @@ _LAZY = (
 )
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
 _LAZY += ("story", "pdf")  # what presentation mode and the PDF report tell, and the PDF itself
+_LAZY += ("predict",)  # CLV and churn risk (engine/predict.py)
 
 
 def _declared_names(module: str, root: Path = Path(__file__).parent) -> list[str]:

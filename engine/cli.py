@@ -23,7 +23,8 @@ segmint report overview|segments|personas|campaigns|experiments|recommendations 
                [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
 segmint report pdf --out FILE [--from DATE --to DATE]   the story of the data as a PDF report
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
-segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target"""
+segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target
+segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk"""
 
 
 def _run(argv: list[str]) -> int:
@@ -265,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             from engine.uplift import uplift_command
 
             return uplift_command(rest)
+        if command == "predict":
+            from engine.predict import predict_command
+
+            return predict_command(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

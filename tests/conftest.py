@@ -92,15 +92,17 @@ def empty_app_db(tmp_path, monkeypatch):
 CDNOW_WHEEL = "Lifetimes==0.11.3"
 
 
-@pytest.fixture(scope="session")
-def cdnow_file(tmp_path_factory) -> Path:
-    """The real CDNOW transaction log, taken from the Lifetimes wheel on PyPI (fetched by pip, cached)."""
+def lifetimes_dataset(name: str) -> Path:
+    """A file of ``lifetimes/datasets/`` in the Lifetimes wheel on PyPI (fetched by pip, cached).
+
+    The CDNOW logs are Fader & Hardie's teaching data; the wheel (MIT) redistributes them, and the tests read
+    them from there rather than copying them into this repository."""
     import glob
     import zipfile
 
     cache = Path(os.environ.get("SEGMINT_TEST_CACHE", REPO / ".test-cache"))
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / "CDNOW_master.txt"
+    target = cache / name
     if not target.exists():
         wheels = glob.glob(str(cache / "Lifetimes-*.whl")) or glob.glob(str(cache / "lifetimes-*.whl"))
         if not wheels:
@@ -127,8 +129,27 @@ def cdnow_file(tmp_path_factory) -> Path:
                     pytest.fail(message)
                 pytest.skip(message)
         with zipfile.ZipFile(wheels[0]) as wheel:
-            target.write_bytes(wheel.read("lifetimes/datasets/CDNOW_master.txt"))
+            target.write_bytes(wheel.read(f"lifetimes/datasets/{name}"))
     return target
+
+
+@pytest.fixture(scope="session")
+def cdnow_file(tmp_path_factory) -> Path:
+    """The real CDNOW transaction log, taken from the Lifetimes wheel on PyPI (fetched by pip, cached)."""
+    return lifetimes_dataset("CDNOW_master.txt")
+
+
+@pytest.fixture(scope="session")
+def cdnow_sample_file() -> Path:
+    """CDNOW's 1/10 sample (2,357 customers' transactions, 1997-01 to 1998-06) from the Lifetimes wheel."""
+    return lifetimes_dataset("CDNOW_sample.txt")
+
+
+@pytest.fixture(scope="session")
+def cdnow_summary_file() -> Path:
+    """Hardie's per-customer summary of that sample (x, t_x, T in weeks; zbar = mean spend per repeat
+    purchase) for the calibration period 1997-01-01..1997-09-30, from the Lifetimes wheel."""
+    return lifetimes_dataset("cdnow_customers_summary_with_transactions.csv")
 
 
 @pytest.fixture

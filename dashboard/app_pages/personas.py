@@ -30,6 +30,18 @@ def load_cards(version: int, by: str, as_of: dt.date, params: engine.ClusterPara
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_segment_value(version: int, as_of: dt.date) -> pd.DataFrame:
+    """Predicted value and churn risk per RFM segment (the Predict page's model), keyed like persona groups."""
+    prediction = engine.predict_customers(state.cursor(), as_of)
+    if not prediction.checks.passed:
+        raise engine.InsufficientDataError(" ".join(prediction.checks.messages))
+    value = engine.segment_value(state.cursor(), prediction)
+    return value.rename(columns={"segment": "group"})[
+        ["group", "clv_per_customer", "churn_risk", "share_at_risk"]
+    ]
+
+
 def fit_clusters(as_of: dt.date, params: engine.ClusterParams) -> None:
     """Make sure the clusters exist (the engine stores them), with a progress bar only while fitting."""
     box = st.empty()
@@ -209,6 +221,16 @@ if shown:
         f"Customers measured at {as_of:%b %d, %Y}",
         engine.segment_share_takeaway(table, label="group"),
     )
+    if by == "segment" and st.toggle(
+        "Add predicted value and churn risk",
+        key="personas_predictions",
+        help="Per segment: predicted value over the next 365 days per customer (CLV), the mean churn risk and "
+        "the share at risk or lost, from the Predict page's model.",
+    ):
+        try:
+            table = table.merge(load_segment_value(version, as_of), on="group", how="left")
+        except engine.EngineError as error:
+            components.show_error(error)
     st.dataframe(
         table,
         hide_index=True,
@@ -227,6 +249,11 @@ if shown:
             "stability": st.column_config.NumberColumn(
                 words.label("stability"), format="%.2f", help=words.explain("stability")
             ),
+            "clv_per_customer": st.column_config.NumberColumn(
+                "Predicted value per customer", format="dollar"
+            ),
+            "churn_risk": st.column_config.NumberColumn("Mean churn risk", format="percent"),
+            "share_at_risk": st.column_config.NumberColumn("At risk or lost", format="percent"),
         },
     )
     components.csv_download(

@@ -37,6 +37,33 @@ def load_members(version: int, as_of: dt.date, chosen: tuple[str, ...]) -> pd.Da
     return engine.segment_members(state.cursor(), list(chosen), as_of)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_summary_with_value(version: int, as_of: dt.date) -> pd.DataFrame:
+    """The segment table with each segment's predicted value and churn risk (the Predict page's model)."""
+    prediction = engine.predict_customers(state.cursor(), as_of)
+    if not prediction.checks.passed:
+        raise engine.InsufficientDataError(" ".join(prediction.checks.messages))
+    value = engine.segment_value(state.cursor(), prediction)
+    added = ["clv", "clv_per_customer", "churn_risk", "share_at_risk"]
+    summary = engine.segment_summary(state.cursor(), as_of).merge(
+        value[["segment", *added]], on="segment", how="left"
+    )
+    # beside revenue, where the eye compares past and future value (the description stays last)
+    order = [c for c in summary.columns if c not in added]
+    cut = order.index("revenue_share") + 1 if "revenue_share" in order else len(order)
+    return summary[order[:cut] + added + order[cut:]]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_predicted_members(version: int, as_of: dt.date, chosen: tuple[str, ...]) -> pd.DataFrame:
+    """Members with their predicted value and churn risk (the Predict page's default horizon)."""
+    prediction = engine.predict_customers(state.cursor(), as_of)
+    if not prediction.checks.passed:
+        raise engine.InsufficientDataError(" ".join(prediction.checks.messages))
+    members = engine.segment_members(state.cursor(), list(chosen), as_of)
+    return engine.with_predictions(state.cursor(), members, prediction)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def load_migration(version: int, as_of: dt.date, earlier: dt.date) -> pd.DataFrame:
     return engine.segment_migration(state.cursor(), as_of, earlier)
@@ -129,6 +156,12 @@ def segment_table(summary: pd.DataFrame) -> None:
             "median_aov": st.column_config.NumberColumn("Median order value", format="dollar"),
             "avg_monetary": st.column_config.NumberColumn("Average spend", format="dollar"),
             "description": st.column_config.TextColumn("Who they are", width="large"),
+            "clv": st.column_config.NumberColumn("Predicted value (CLV)", format="dollar"),
+            "clv_per_customer": st.column_config.NumberColumn("CLV per customer", format="dollar"),
+            "churn_risk": st.column_config.NumberColumn("Mean churn risk", format="percent"),
+            "share_at_risk": st.column_config.ProgressColumn(
+                "At risk or lost", format="percent", min_value=0.0, max_value=1.0
+            ),
         },
     )
 
@@ -216,9 +249,20 @@ with tab_rfm:
                 "**Data** page.",
                 icon=":material/info:",
             )
-        segment_table(summary)
+        shown = summary
+        if st.toggle(
+            "Add predicted value and churn risk",
+            key="segments_summary_predictions",
+            help="Per segment: predicted value over the next 365 days (CLV) in all and per customer, the mean "
+            "churn risk and the share at risk or lost, from the Predict page's model.",
+        ):
+            try:
+                shown = load_summary_with_value(version, as_of)
+            except engine.EngineError as error:
+                components.show_error(error)
+        segment_table(shown)
         components.csv_download(
-            summary, f"segments_{as_of}.csv", "Download segment table", key="dl_segment_table"
+            shown, f"segments_{as_of}.csv", "Download segment table", key="dl_segment_table"
         )
         left, right = st.columns(2)
         with left:
@@ -523,6 +567,16 @@ with tab_export:
             st.info("Choose one or more segments.", icon=":material/info:")
         else:
             members = load_members(version, as_of, tuple(chosen))
+            if st.toggle(
+                "Add predicted value and churn risk",
+                key="segments_export_predictions",
+                help="Each member's chance of still being a customer (P(alive)), expected purchases, predicted "
+                "value (CLV) and churn risk over the next 365 days, from the Predict page's model.",
+            ):
+                try:
+                    members = load_predicted_members(version, as_of, tuple(chosen))
+                except engine.EngineError as error:
+                    components.show_error(error)
             st.caption(f"{len(members):,} customers, with their RFM values, scores and customer attributes.")
             st.dataframe(
                 members.head(1000), hide_index=True, width="stretch", column_config=member_columns(members)

@@ -16,6 +16,7 @@ PAGES = [
     "campaigns",
     "experiments",
     "targeting",
+    "predict",
     "data",
 ]
 

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_predict as cp
 from dashboard import components, state
-from dashboard.charts_campaigns import styled_table
+from dashboard.charts import predict as cp
+from dashboard.charts.campaigns import styled_table
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
 
 HORIZONS = {"90 days": 90, "6 months": 182, "1 year": 365}

@@ -119,3 +119,15 @@ def test_a_picture_carries_the_title_and_the_dates(sample_frames):
         "Data from Jan 01, 2024 to Dec 31, 2025",
     ).decode()
     assert "Share of customers vs share of revenue" in svg and "Data from Jan 01, 2024 to Dec 31, 2025" in svg
+
+
+def test_old_chart_module_names_still_import_the_same_modules():
+    import importlib
+
+    import dashboard
+
+    for old, new in dashboard.MOVED.items():
+        assert importlib.import_module(old) is importlib.import_module(new)
+    from dashboard.charts_campaigns import styled_table  # the dotted form too
+
+    assert styled_table.__module__ == "dashboard.charts.campaigns"

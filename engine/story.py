@@ -57,8 +57,15 @@ def _month(value) -> str:
 
 # How a table column is shown, by name: shares and rates as %, money compact, the rest as is.
 PERCENT_WORDS = ("share", "rate", "roi", "lift")
-MONEY_WORDS = ("revenue", "spend")
-HEADERS = {"roas": "Return per $1", "roi": "ROI", "group": "Group", "action_detail": "What it means"}
+MONEY_WORDS = ("revenue", "spend", "clv")
+HEADERS = {
+    "roas": "Return per $1",
+    "roi": "ROI",
+    "group": "Group",
+    "action_detail": "What it means",
+    "clv_per_customer": "Predicted value / customer",
+    "share_at_risk": "At risk",
+}
 
 
 def _cell(column: str, value) -> str:
@@ -355,20 +362,50 @@ def _customers(con: Connection, as_of) -> Section:
     )
 
 
+def _segment_value(con: Connection, as_of) -> pd.DataFrame | None:
+    """Predicted value and churn risk per segment (the Predict page's model, stored per data version), or
+    None where the data does not suit the model."""
+    from engine.predict import predict_customers, segment_value
+
+    try:
+        prediction = predict_customers(con, as_of)
+        return segment_value(con, prediction) if prediction.checks.passed else None
+    except EngineError:
+        return None
+
+
 def _actions(con: Connection, as_of) -> Section:
     from engine.personas import persona_cards, persona_table
 
     table = persona_table(persona_cards(con, by="segment", as_of=as_of))
     if table.empty:
         return _section("actions", note="There are no customers yet, so no group has an action.")
-    shown = table[["group", "customers", "revenue", "action", "action_detail"]]
     acted = table[table["action"].notna()]
+    headlines = [
+        Headline("Groups with an action", str(len(acted))),
+        Headline("Customers covered", compact_number(acted["customers"].sum())),
+    ]
+    shown = table[["group", "customers", "revenue"]]
+    value = _segment_value(con, as_of)
+    if value is not None:
+        at_risk = float((value["customers"] * value["share_at_risk"]).sum())
+        headlines += [
+            Headline(
+                "Predicted value, next year",
+                _money(value["clv"].sum()),
+                "Expected revenue from today's buying customers over the next 365 days (the Predict page's "
+                "model: BG/NBD purchases x Gamma-Gamma order value, discounted 1% a month).",
+            ),
+            Headline("Customers at risk", compact_number(round(at_risk)), "Churn risk of 50% or more."),
+        ]
+        per_group = value[["segment", "clv_per_customer", "share_at_risk"]].rename(
+            columns={"segment": "group"}
+        )
+        shown = shown.merge(per_group, on="group", how="left")
+    shown = shown.join(table[["action", "action_detail"]])
     return _section(
         "actions",
-        headlines=[
-            Headline("Groups with an action", str(len(acted))),
-            Headline("Customers covered", compact_number(acted["customers"].sum())),
-        ],
+        headlines=headlines,
         tables=[("Recommended action per group", shown.head(TABLE_ROWS))],
         note=persona_actions_takeaway(table),
     )

@@ -145,3 +145,17 @@ def test_an_empty_store_still_tells_five_sections(con):
     story = engine.build_story(con)
     assert [bool(s.note) for s in story.sections] == [True] * 5
     assert story.start is None and story.loads.empty
+
+
+def test_actions_carry_predicted_value_and_risk_per_group(story, sample_con):
+    actions = story.sections[2]
+    labels = {h.label: h.value for h in actions.headlines}
+    prediction = engine.predict_customers(sample_con, story.end)
+    value = engine.segment_value(sample_con, prediction)
+    at_risk = round(float((value["customers"] * value["share_at_risk"]).sum()))
+    assert labels["Customers at risk"] == f"{at_risk:,}"
+    table = actions.tables[0][1]
+    assert {"clv_per_customer", "share_at_risk", "action"} <= set(table.columns)
+    # the frames are joined on the group name, not by row order
+    champions = table.set_index("group").loc["Champions"]
+    assert champions["clv_per_customer"] == value.set_index("segment").loc["Champions", "clv_per_customer"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import engine
-from dashboard import auth, components, date_filter, share, state
+from dashboard import auth, components, date_filter, share, state, views
 from dashboard.charts import theme
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
@@ -22,6 +22,7 @@ PAGES = {
     "Analyse": [
         st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page(PAGES_DIR / "segments.py", title="Segments", icon=":material/donut_large:"),
+        st.Page(PAGES_DIR / "builder.py", title="Segment builder", icon=":material/filter_alt:"),
         st.Page(PAGES_DIR / "personas.py", title="Personas", icon=":material/groups:"),
         st.Page(PAGES_DIR / "recommendations.py", title="Recommendations", icon=":material/recommend:"),
         st.Page(PAGES_DIR / "campaigns.py", title="Campaigns", icon=":material/campaign:"),
@@ -58,6 +59,7 @@ if recovery:
         st.rerun()
 
 if presenting:  # the story full-screen: no sidebar, settings or uploads (dashboard/share.py)
+    views.restore_from_url(state.date_bounds(version))  # ?present=1&from=...&to=... presents those dates
     share.presentation(*(state.date_range() or (None, None)))
     st.stop()
 
@@ -68,8 +70,10 @@ with st.sidebar:
         f"{counts['customers']:,} customers · {counts['orders']:,} order lines · "
         f"{counts['products']:,} products · data version {version}"
     )
+    views.restore_from_url(state.date_bounds(version))  # a shared link's filters, once
     date_filter.sidebar_range(state.date_bounds(version))
     share.presentation_switch()
+    views.share_box(page)
     auth.account_box(account)
 
 components.sample_banner()

@@ -28,12 +28,17 @@ def chart(
     key: str,
     dates: str | None = None,
     takeaway: str | None = None,
-) -> None:
+    *,
+    chart_key: str | None = None,
+    **plotly_options,
+):
     """A chart as the page shows it, its takeaway as the caption, and PNG, SVG and CSV downloads.
 
     The picture carries the chart's title and ``dates`` (the data's date range) so it reads on its own.
+    ``plotly_options`` (``on_select``, ``selection_mode``) pass to ``st.plotly_chart``, whose return value
+    (the selection, for clickable charts) is returned; ``chart_key`` overrides the chart's widget key.
     """
-    st.plotly_chart(fig, width="stretch", key=f"chart_{key}")
+    shown = st.plotly_chart(fig, width="stretch", key=chart_key or f"chart_{key}", **plotly_options)
     if takeaway:
         st.caption(components.plain(takeaway))  # it names campaigns and variants as the file does
     name = _slug(fig.layout.title.text or key)
@@ -62,6 +67,7 @@ def chart(
             key=f"csv_{key}",
             on_click="ignore",
         )
+    return shown
 
 
 def report_download(start: dt.date | None, end: dt.date | None) -> None:

@@ -51,13 +51,14 @@ ACTIONS: dict[str, str] = {
     "undo": "undo a load",
     "reset": "reset the store to the sample data",
     "retrain": "change the recommendation settings, retrain and tune the model",
+    "save_views": "save, rename and delete segments and views",
     "manage_users": "add and remove users",
 }
 
 # Business rule as data: which role may do what. Override by passing ``permissions=`` to ``role_can``.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"view"}),
-    "analyst": frozenset({"view", "upload", "undo", "reset", "retrain"}),
+    "analyst": frozenset({"view", "upload", "undo", "reset", "retrain", "save_views"}),
     "admin": frozenset(ACTIONS),
 }
 

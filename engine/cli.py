@@ -24,7 +24,8 @@ segmint report overview|segments|personas|campaigns|experiments|recommendations 
 segmint report pdf --out FILE [--from DATE --to DATE]   the story of the data as a PDF report
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
 segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target
-segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk"""
+segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk
+segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE] | --list   audience file"""
 
 
 def _run(argv: list[str]) -> int:
@@ -270,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
             from engine.predict import predict_command
 
             return predict_command(rest)
+        if command == "audience":
+            from engine.audience import audience_command
+
+            return audience_command(rest)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

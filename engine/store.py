@@ -84,6 +84,16 @@ _META_DDL = [
         created_at TIMESTAMP DEFAULT current_timestamp,
         PRIMARY KEY (kind, key)
     )""",
+    # saved segments (a definition) and saved views (a page and its filters), named per kind
+    """CREATE TABLE IF NOT EXISTS _saved (
+        kind VARCHAR,
+        name VARCHAR,
+        definition_json VARCHAR NOT NULL,
+        saved_by VARCHAR,
+        saved_at TIMESTAMP DEFAULT current_timestamp,
+        updated_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (kind, name)
+    )""",
     """CREATE TABLE IF NOT EXISTS _blobs (
         kind VARCHAR,
         key VARCHAR,
@@ -372,7 +382,7 @@ def ensure_schema(con: Connection) -> None:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()
     }
-    wanted = ["_meta", "_loads", "_mappings", "_results", "_blobs", *TABLES]
+    wanted = ["_meta", "_loads", "_mappings", "_results", "_saved", "_blobs", *TABLES]
     if not set(wanted) <= present:
         for ddl in _META_DDL:
             con.execute(ddl)

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, share, state, words
+from dashboard import checks, components, share, state, words
 from dashboard.charts import campaigns as cc
 from dashboard.charts import experiments as ec
 from dashboard.components import Kpi, fmt_int, fmt_pct
@@ -231,6 +231,7 @@ if counts["experiments"] == 0:
     )
     planner(None, "none")
     st.stop()
+checks.show_id_warnings(version, ("experiments",))
 
 summary = load_summary(version)
 with st.expander(f"All experiments ({len(summary)})", expanded=len(summary) > 1, icon=":material/list:"):

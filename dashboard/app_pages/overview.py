@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import engine
-from dashboard import charts, components, share, state
+from dashboard import charts, checks, components, share, state
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 
@@ -48,6 +48,7 @@ counts = state.table_counts(version)
 if counts["orders"] == 0:
     components.no_data("orders", "orders")
     st.stop()
+checks.show_id_warnings(version)  # tables that share no ids or few
 
 chosen = state.date_range()
 start, end = chosen if chosen else (None, None)

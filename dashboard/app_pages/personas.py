@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, share, state, words
+from dashboard import components, segment_builder, share, state, words
 from dashboard.charts import color_map
 from dashboard.charts import segments as charts_segments
 from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
@@ -93,7 +93,7 @@ def _share(value: float) -> str:
     return f"{value:.0%}" if value >= 0.1 else f"{value:.1%}"
 
 
-def render_card(card: engine.PersonaCard, colour: str) -> None:
+def render_card(card: engine.PersonaCard, colour: str, by: str = "segment") -> None:
     with st.container(border=True):
         st.markdown(
             # the group name may come from the data: escaped, since this markdown allows HTML
@@ -145,6 +145,11 @@ def render_card(card: engine.PersonaCard, colour: str) -> None:
             st.caption(f":material/info: {card.evidence_note}")
         elif not shown:
             st.caption(":material/info: No trait stands out with confidence.")
+        field = "cluster_name" if by == "cluster" else "segment"
+        if st.button("See these customers", key=f"persona_open_{by}_{card.group}", icon=":material/group:"):
+            segment_builder.send_to_builder(
+                {"conditions": [{"field": field, "op": "in", "value": [card.group]}]}
+            )
 
 
 st.title("Personas")
@@ -209,7 +214,7 @@ for start in range(0, len(shown), per_row):
     columns = st.columns(per_row)
     for column, card in zip(columns, shown[start : start + per_row], strict=False):
         with column:
-            render_card(card, colours[card.group])
+            render_card(card, colours[card.group], by)
 
 if shown:
     st.subheader("Side by side")

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import auth, components, state, words
+from dashboard import auth, checks, components, state, words
 from dashboard.charts import recommendations as charts_recommend
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
@@ -737,6 +737,7 @@ st.title("Recommendations")
 st.caption("What we would suggest to each customer and why, and how much better than best-sellers it is.")
 
 version = state.data_version()
+checks.show_id_warnings(version, ("interactions", "products"))
 categories = load_categories(version)
 settings = st.session_state.setdefault(SETTINGS, default_settings(bool(categories)))
 settings.setdefault("model", "auto")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import components, share, state, words
+from dashboard import checks, components, segment_builder, share, state, words
 from dashboard.charts import segments as charts_segments
 from dashboard.components import Kpi, fmt_pct
 
@@ -187,6 +187,7 @@ as_of = st.date_input(
 )
 
 components.guest_caption(load_guests(version, as_of))
+checks.show_id_warnings(version, ("orders", "customers"))
 
 try:
     summary = load_summary(version, as_of)
@@ -282,13 +283,20 @@ with tab_rfm:
                 f"Customers measured at {as_of:%b %d, %Y}",
             )
         with right:
-            share.chart(
+            clicked = share.chart(
                 charts_segments.share_bars(summary),
                 summary,
                 "segments_share",
                 f"Customers measured at {as_of:%b %d, %Y}",
                 engine.segment_share_takeaway(summary),
+                chart_key="segments_share_bars",
+                on_select="rerun",
+                selection_mode="points",
             )
+        picked = segment_builder.clicked_segment(clicked, list(summary["segment"]))
+        segment_builder.note_click(  # a click shows the customers behind the bar
+            "bars", {"title": picked, "definition": engine.segment_definition([picked])} if picked else None
+        )
         axis = (
             st.segmented_control(
                 "Heatmap columns",
@@ -303,12 +311,19 @@ with tab_rfm:
             or "f_score"
         )
         grid = load_grid(version, as_of, axis)
-        share.chart(
-            charts_segments.score_heatmap(grid, axis),
-            grid,
-            "segments_grid",
-            f"Customers measured at {as_of:%b %d, %Y}",
+        cell = segment_builder.clicked_cell(
+            share.chart(
+                segment_builder.clickable_cells(charts_segments.score_heatmap(grid, axis), grid, axis),
+                grid,
+                "segments_grid",
+                f"Customers measured at {as_of:%b %d, %Y}",
+                chart_key=f"segments_heatmap_{axis}",
+                on_select="rerun",
+                selection_mode="points",
+            )
         )
+        segment_builder.note_click("heatmap", segment_builder.cell_drill(cell, axis) if cell else None)
+        segment_builder.drill_down(version, as_of)
         components.csv_download(grid, f"rfm_grid_{axis}_{as_of}.csv", "Download heatmap cells", key="dl_grid")
         with st.expander("How scores and segments are defined", icon=":material/rule:"):
             st.markdown(engine.SCORE_RULE)

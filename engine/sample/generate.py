@@ -192,6 +192,8 @@ def _customers(rng: np.random.Generator, n_customers: int, end_offset: int) -> _
             "loyalty_member": np.where(loyalty, "true", "false"),
         }
     )
+    # a contact address on the reserved example.com domain, so audience files have something to match on
+    frame["email"] = np.char.add(np.char.lower(frame["customer_id"].to_numpy().astype(str)), "@example.com")
     return _Customers(frame, ctype, signup, taste)
 
 

@@ -11,6 +11,7 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 PAGES = [
     "overview",
     "segments",
+    "builder",
     "personas",
     "recommendations",
     "campaigns",

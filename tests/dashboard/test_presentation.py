@@ -83,3 +83,19 @@ def test_a_campaign_named_in_markdown_is_shown_as_itself(app_db):
     assert not at.exception, [e.value for e in at.exception]
     takeaways = [m.value for m in at.markdown if "did best" in m.value]
     assert takeaways and components.plain(hostile) in takeaways[0]  # escaped: no bold, no image
+
+
+def test_a_link_with_dates_presents_those_dates(app_db):
+    import datetime as dt
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["present"] = "1"
+    at.query_params["from"] = "2025-07-01"
+    at.query_params["to"] = "2025-12-31"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    con = engine.connect(app_db, shared=False)
+    k = engine.kpis(con, dt.date(2025, 7, 1), dt.date(2025, 12, 31))
+    con.close()
+    assert {m.label: m.value for m in at.metric}["Customers"] == f"{k.customers:,}"
+    assert any("Jul 01, 2025 to Dec 31, 2025" in m.value for m in at.markdown)

@@ -85,6 +85,7 @@ def test_load_sample_types_and_extra_columns(con):
         "region",
         "acquisition_channel",
         "loyalty_member",
+        "email",
     ]
     assert engine.extra_columns(con, "campaigns") == ["age_band", "device"]
     returns, negative = con.execute(

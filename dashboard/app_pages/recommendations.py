@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import auth, checks, components, state, words
+from dashboard import auth, checks, components, share, state, words
 from dashboard.charts import recommendations as charts_recommend
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
@@ -472,7 +472,7 @@ def customer_view(
             )
     with right:
         if not history.empty:
-            st.plotly_chart(charts_recommend.category_mix_chart(history, recs), width="stretch")
+            share.chart(charts_recommend.category_mix_chart(history, recs), history, "rec_category_mix")
 
 
 def evaluation_view(
@@ -542,9 +542,11 @@ def evaluation_view(
         st.caption("Set a diversity above 0 in the settings to see its effect here as an extra row.")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts_recommend.hits_chart(result.metrics, result.k, shipped), width="stretch")
+        share.chart(
+            charts_recommend.hits_chart(result.metrics, result.k, shipped), result.metrics, "rec_hits"
+        )
     with right:
-        st.plotly_chart(charts_recommend.ranking_chart(result.metrics, shipped), width="stretch")
+        share.chart(charts_recommend.ranking_chart(result.metrics, shipped), result.metrics, "rec_ranking")
     table = result.metrics.drop(columns=["model"])
     shown = table.assign(**{c: table[c] * 100 for c in PERCENT_COLUMNS})
     st.dataframe(
@@ -626,7 +628,7 @@ def similar_view(version: int, model: engine.RankingModel) -> None:
             near, f"similar_to_{product}", "Download similar products", key="dl_rec_similar"
         )
     with right:
-        st.plotly_chart(charts_recommend.similarity_chart(near), width="stretch")
+        share.chart(charts_recommend.similarity_chart(near), near, "rec_similar")
     how = (
         "how often the same customers chose both (Jaccard or cosine of their customer sets)"
         if isinstance(model, engine.ItemSimilarity)

@@ -8,12 +8,15 @@ from pathlib import Path
 import streamlit as st
 
 import engine
-from dashboard import auth, components, date_filter, state, views
+from dashboard import auth, components, date_filter, share, state, views
+from dashboard.charts import theme
 
 PAGES_DIR = Path(__file__).parent / "app_pages"
 started = time.perf_counter()
 
 st.set_page_config(page_title="Segmint", page_icon=":material/donut_large:", layout="wide")
+theme.use()
+share.card_style()
 
 PAGES = {
     "Analyse": [
@@ -35,7 +38,8 @@ PAGES = {
 # The gate comes before any data: a visitor who is not signed in sees only the sign-in prompt, on every
 # page and deep link (the pages stay registered, but hidden, so a deep link opens after signing in).
 account = auth.signed_in()
-page = st.navigation(PAGES, position="sidebar" if account else "hidden")
+presenting = account is not None and share.presenting()
+page = st.navigation(PAGES, position="sidebar" if account and not presenting else "hidden")
 if account is None:
     auth.login_prompt()
 
@@ -54,6 +58,11 @@ if recovery:
         engine.clear_recovery_warning(state.cursor())
         st.rerun()
 
+if presenting:  # the story full-screen: no sidebar, settings or uploads (dashboard/share.py)
+    views.restore_from_url(state.date_bounds(version))  # ?present=1&from=...&to=... presents those dates
+    share.presentation(*(state.date_range() or (None, None)))
+    st.stop()
+
 with st.sidebar:
     st.markdown("### :material/donut_large: Segmint")
     counts = state.table_counts(version)
@@ -63,6 +72,7 @@ with st.sidebar:
     )
     views.restore_from_url(state.date_bounds(version))  # a shared link's filters, once
     date_filter.sidebar_range(state.date_bounds(version))
+    share.presentation_switch()
     views.share_box(page)
     auth.account_box(account)
 

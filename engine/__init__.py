@@ -31,6 +31,7 @@ _LAZY = (
     "report",
 )
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
+_LAZY += ("story", "pdf")  # what presentation mode and the PDF report tell, and the PDF itself
 _LAZY += ("predict",)  # CLV and churn risk (engine/predict.py)
 _LAZY += ("audience", "consistency")  # act on a segment (engine/audience/), id overlap between tables
 

@@ -21,6 +21,7 @@ segmint recommend --top N --out FILE [--model auto|item_similarity|item_cosine|a
              [--train-until YYYY-MM-DD]   every customer's top N as CSV
 segmint report overview|segments|personas|campaigns|experiments|recommendations [--from DATE --to DATE]
                [--as-of DATE] [--experiment ID --control NAME --outcome COL] --format json|csv   page numbers
+segmint report pdf --out FILE [--from DATE --to DATE]   the story of the data as a PDF report
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
 segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target
 segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk

@@ -301,6 +301,10 @@ def report_command(argv: Sequence[str]) -> int:
 
     from engine import store
 
+    if list(argv[:1]) == ["pdf"]:
+        from engine.pdf import pdf_command
+
+        return pdf_command(argv[1:])
     parser = argparse.ArgumentParser(
         prog="segmint report", description="Print every headline number of a dashboard page."
     )

@@ -7,9 +7,9 @@ import datetime as dt
 import streamlit as st
 
 import engine
-from dashboard import charts, components, state
-from dashboard import charts_campaigns as cc
-from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
+from dashboard import charts, components, share, state
+from dashboard.charts import campaigns as cc
+from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 # --------------------------------------------------------------------------- cached reads
 
@@ -221,16 +221,20 @@ elif totals.rows_without_revenue and totals.revenue is not None:
         icon=":material/info:",
     )
 
-rev_label = "Revenue (incl. assumed)" if totals.assumed_revenue else "Revenue"
+rev_label = "Est. revenue" if totals.assumed_revenue else "Revenue"  # short: a card is ~120 px wide
 available = set(engine.available_metrics(totals))
 COST_RULE = "over every row of the campaigns that spent (campaigns that never spent are left out)"
 candidates = [
-    Kpi("Spend", fmt_money_short(totals.spend), help=f"{totals.campaigns:,} campaigns in the selection."),
+    Kpi(
+        "Spend",
+        engine.compact_number(totals.spend, money=True),
+        help=f"{fmt_money(totals.spend)} over {totals.campaigns:,} campaigns in the selection.",
+    ),
     Kpi(
         rev_label,
-        fmt_money_short(totals.revenue),
-        help="Revenue attributed to the campaigns in the file"
-        + (" plus the assumed value per conversion." if totals.assumed_revenue else "."),
+        engine.compact_number(totals.revenue, money=True),
+        help=f"{fmt_money(totals.revenue)}: revenue attributed to the campaigns in the file"
+        + (" plus the assumed value per conversion (estimated)." if totals.assumed_revenue else "."),
     )
     if totals.revenue is not None
     else None,
@@ -244,7 +248,11 @@ candidates = [
     )
     if "roi" in available
     else None,
-    Kpi("Conversions", fmt_int(totals.conversions), help="Conversions reported in the file, every row.")
+    Kpi(
+        "Conversions",
+        engine.compact_number(totals.conversions),
+        help=f"{fmt_int(totals.conversions)} conversions reported in the file, every row.",
+    )
     if totals.conversions is not None
     else None,
     Kpi("CPA", fmt_money(totals.cpa, 2), help=f"Cost per acquisition: spend / conversions, {COST_RULE}.")
@@ -339,8 +347,21 @@ tabs = st.tabs(
 with tabs[0]:
     if tabs[0].open:
         left, right = st.columns(2)
-        left.plotly_chart(cc.roi_bar(metrics), width="stretch", key="chart_roi")
-        right.plotly_chart(cc.spend_revenue_bubble(metrics), width="stretch", key="chart_bubble")
+        with left:
+            share.chart(
+                cc.roi_bar(metrics),
+                metrics,
+                "campaigns_roi",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+                engine.campaign_roi_takeaway(metrics),
+            )
+        with right:
+            share.chart(
+                cc.spend_revenue_bubble(metrics),
+                metrics,
+                "campaigns_bubble",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+            )
         st.markdown("##### All campaigns")
         st.caption(
             "Click a column header to sort. Ratios are ratios of totals (not averages of daily ratios); "
@@ -387,10 +408,11 @@ with tabs[1]:
         else:
             partial = engine.partial_periods(trend["period"], grain, start or options["date_bounds"][0],
                                              end or options["date_bounds"][1])  # fmt: skip
-            st.plotly_chart(
+            share.chart(
                 cc.trend_chart(trend, metric, group_col, partial=partial, grain=grain),
-                width="stretch",
-                key="chart_trend",
+                trend,
+                "campaigns_trend",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
             )
             if partial:
                 st.caption(charts.partial_caption(partial, grain))
@@ -413,10 +435,21 @@ with tabs[2]:
     if tabs[2].open:
         by_channel = load_metrics(version, "channel", filters, value)
         left, right = st.columns(2)
-        left.plotly_chart(cc.channel_mix(by_channel), width="stretch", key="chart_mix")
-        right.plotly_chart(
-            cc.breakdown_bar(by_channel, "channel", "roas"), width="stretch", key="chart_ch_roas"
-        )
+        with left:
+            share.chart(
+                cc.channel_mix(by_channel),
+                by_channel,
+                "campaigns_mix",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+                engine.channel_mix_takeaway(by_channel),
+            )
+        with right:
+            share.chart(
+                cc.breakdown_bar(by_channel, "channel", "roas"),
+                by_channel,
+                "campaigns_ch_roas",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+            )
         show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv", "Download channel table")
 
 with tabs[3]:
@@ -457,7 +490,12 @@ with tabs[3]:
                 help="Metrics the file cannot give (ROAS without revenue, CTR without impressions) are not offered.",
             )
             breakdown = load_metrics(version, dim, filters, value)
-            st.plotly_chart(cc.breakdown_bar(breakdown, dim, bmetric), width="stretch", key="chart_breakdown")
+            share.chart(
+                cc.breakdown_bar(breakdown, dim, bmetric),
+                breakdown,
+                "campaigns_breakdown",
+                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+            )
             show_table(
                 breakdown,
                 [dim] + TABLE_COLUMNS[3:],
@@ -475,7 +513,12 @@ with tabs[4]:
         funnel = load_funnel(version, by, filters)
         if by == "campaign":
             funnel = funnel.assign(group=funnel["group"].map(lambda c: labels.get(c, c)))
-        st.plotly_chart(cc.funnel_chart(funnel), width="stretch", key="chart_funnel")
+        share.chart(
+            cc.funnel_chart(funnel),
+            funnel,
+            "campaigns_funnel",
+            f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+        )
         if "Orders" in set(funnel["step"]):
             st.caption(
                 "Orders come from your order file (order lines that carry this campaign, or this channel when "
@@ -530,5 +573,5 @@ with tabs[5]:
                 )
             else:
                 st.caption("Each experiment variant is a column; the base is the customers exposed to it.")
-            st.plotly_chart(cc.segment_heatmap(response, shown), width="stretch", key="chart_heat")
+            share.chart(cc.segment_heatmap(response, shown), response, "campaigns_heat")
             show_table(response, list(response.columns), "response", f"segment_response_{source}.csv")

@@ -11,7 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 import engine
-from dashboard import auth, charts, components, staging, state
+from dashboard import auth, charts, components, share, staging, state
 
 LIMITS = engine.DEFAULT_LIMITS
 NOT_MAPPED = "(not mapped)"
@@ -454,10 +454,11 @@ with tab_profile:
                 fig = px.bar(nulls, x="column", y="null_rate", labels={"null_rate": "Empty", "column": ""})
                 fig.update_yaxes(tickformat=".0%", range=[0, 1])
                 fig.update_traces(marker_color=charts.PRIMARY)
-                st.plotly_chart(
+                share.chart(
                     charts.style(fig, "Share of empty values per column", height=300),
-                    width="stretch",
-                    key=f"nulls_{name}",
+                    nulls,
+                    f"nulls_{name}",
+                    chart_key=f"nulls_{name}",
                 )
             else:
                 st.caption(":material/check_circle: No empty values in any column.")

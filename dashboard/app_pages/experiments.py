@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_campaigns as cc
-from dashboard import checks, components, state
+from dashboard import checks, components, share, state, words
+from dashboard.charts import campaigns as cc
+from dashboard.charts import experiments as ec
 from dashboard.components import Kpi, fmt_int, fmt_pct
 
 
@@ -114,8 +115,8 @@ RESULT_HEADERS = {
     "revenue_diff": "Diff / customer",
     "revenue_diff_ci_low": "Diff low",
     "revenue_diff_ci_high": "Diff high",
-    "revenue_p_value": "Welch p",
-    "revenue_p_value_adjusted": "Welch p (corrected)",
+    "revenue_p_value": "Revenue p-value",
+    "revenue_p_value_adjusted": "Revenue p (corrected)",
     "intended_share": "Intended share",
     "observed_share": "Observed share",
     "experiment_id": "Experiment",
@@ -212,7 +213,7 @@ def planner(default_rate: float | None, follows: str = "") -> None:
     )
     curve = plan_curve(baseline, alpha, power, int(variants))
     if not curve.empty:
-        st.plotly_chart(cc.plan_curve(curve, lift), width="stretch", key="chart_plan")
+        share.chart(ec.plan_curve(curve, lift), curve, "experiment_plan")
 
 
 st.title("Experiments")
@@ -403,11 +404,29 @@ components.kpi_row(
 family = f"{1 - (1 - confidence) / result.comparisons:.1%}" if result.comparisons > 1 else f"{confidence:.0%}"
 if binary:
     left, right = st.columns(2)
-    left.plotly_chart(cc.variant_rates(v, confidence), width="stretch", key="chart_rates")
-    right.plotly_chart(cc.lift_chart(v, family), width="stretch", key="chart_lift")
+    with left:
+        share.chart(
+            ec.variant_rates(v, confidence), v, "experiment_rates", f"Exposures {period}" if period else None
+        )
+    with right:
+        share.chart(
+            ec.lift_chart(v, family),
+            v,
+            "experiment_lift",
+            f"Exposures {period}" if period else None,
+            engine.lift_takeaway(v, str(experiment_id)) if v["conversion_rate"].notna().any() else None,
+        )
 
 st.markdown(f"##### {primary_label}: results per variant")
-st.caption(result.correction)
+st.caption(
+    (
+        f"{result.comparisons} comparisons with control: p-values are {words.label('holm')} and intervals "
+        f"{words.label('bonferroni')}, so together they hold at {confidence:.0%}."
+        if result.comparisons > 1
+        else f"One comparison with control, at {confidence:.0%} confidence."
+    ),
+    help=f"{result.correction} {words.explain('holm')} {words.explain('bonferroni')}",
+)
 show_table(
     v,
     [
@@ -435,8 +454,10 @@ show_table(
 if len(result.outcomes) > 1:
     st.markdown("##### Every outcome compared")
     st.caption(
-        "Rates for 0/1 outcomes (z-test), means per unit for numbers (Welch's t-test; blanks count as zero). "
-        "The corrected p-value accounts for every row below."
+        "Rates for yes/no outcomes, means per customer for numbers (blanks count as zero). The corrected "
+        f"p-value is {words.label('holm')}: it accounts for every row below.",
+        help="Yes/no outcomes: two-proportion z-test. Numbers: "
+        f"{words.explain('welch')} {words.explain('holm')}",
     )
     every = result.results.assign(outcome_name=result.results["outcome"].map(lambda n: labels.get(n, n)))
     number = dict.fromkeys(
@@ -488,8 +509,9 @@ with st.expander(
     )
     show_table(srm, list(srm.columns), "srm", f"experiment_{experiment_id}_srm.csv")
     st.caption(
-        f"Chi-square {result.srm.chi2:.2f}, p = {result.srm.p_value:.4g}; a p-value below "
-        f"{result.srm.threshold} means the split is off and the result is not trusted."
+        f"{words.label('chi_square')}: p = {result.srm.p_value:.4g}; a p-value below "
+        f"{result.srm.threshold} means the split is off and the result is not trusted.",
+        help=words.explain("chi_square", f"Statistic {result.srm.chi2:.2f}."),
     )
     for note in result.notes:
         st.markdown(f"- {note}")
@@ -505,7 +527,12 @@ with st.expander("By customer segment", icon=":material/grid_on:"):
             "Conversion per segment and variant. Segments are small: treat differences here as ideas to "
             "test, not results."
         )
-        st.plotly_chart(cc.segment_heatmap(response, "response_rate"), width="stretch", key="chart_exp_heat")
+        share.chart(
+            cc.segment_heatmap(response, "response_rate"),
+            response,
+            "experiment_heat",
+            f"Exposures {period}" if period else None,
+        )
         show_table(
             response, list(response.columns), "exp_response", f"experiment_{experiment_id}_segments.csv"
         )

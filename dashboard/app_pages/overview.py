@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 import engine
-from dashboard import charts, checks, components, state
-from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
+from dashboard import charts, checks, components, share, state
+from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -61,31 +61,40 @@ compared = (
     else f"no orders in the {days:,} days before, so there is no change to show"
 )
 st.caption(f"{k.start:%b %d, %Y} to {k.end:%b %d, %Y}; {compared}. Set the dates in the sidebar.")
+dates = f"Data from {k.start:%b %d, %Y} to {k.end:%b %d, %Y}"
+with st.expander("Share: PDF report and presentation", icon=":material/ios_share:"):
+    st.caption(
+        "The PDF tells the story of these dates on one page per part: the business at a glance, who the "
+        "customers are, what to do for each, what the campaigns earned, what the tests proved. "
+        "**Presentation mode** (in the sidebar, or add `?present=1` to the address) shows the same story "
+        "as slides."
+    )
+    share.report_download(start, end)
 components.kpi_row(
     [
         Kpi(
             "Customers",
-            fmt_int(k.customers),
+            engine.compact_number(k.customers),
             _delta(k.customers, prev["customers"], "ratio"),
-            help=f"{DEFINE['customers']} {counts['customers']:,} customers are on file.",
+            help=f"{DEFINE['customers']} Exactly {fmt_int(k.customers)}; {counts['customers']:,} customers are on file.",
         ),
         Kpi(
             "Active 90 days",
-            fmt_int(k.active_90d),
+            engine.compact_number(k.active_90d),
             _delta(k.active_90d, prev["active_90d"], "ratio"),
-            help=DEFINE["active_90d"],
+            help=f"{DEFINE['active_90d']} Exactly {fmt_int(k.active_90d)}.",
         ),
         Kpi(
             "Orders",
-            fmt_int(k.orders),
+            engine.compact_number(k.orders),
             _delta(k.orders, prev["orders"], "ratio"),
-            help=DEFINE["orders"],
+            help=f"{DEFINE['orders']} Exactly {fmt_int(k.orders)}.",
         ),
         Kpi(
             "Revenue",
-            fmt_money_short(k.revenue),
+            engine.compact_number(k.revenue, money=True),
             _delta(k.revenue, prev["revenue"], "ratio"),
-            help=DEFINE["revenue"],
+            help=f"{DEFINE['revenue']} Exactly {fmt_money(k.revenue, 2)}.",
         ),
         Kpi(
             "Avg order",
@@ -110,7 +119,13 @@ grain = (
 )
 trend = load_trend(version, grain, start, end)
 partial = [p for p, flag in zip(trend["period"], trend["partial"], strict=True) if flag]
-st.plotly_chart(charts.revenue_trend(trend, grain, partial), width="stretch")
+share.chart(
+    charts.revenue_trend(trend, grain, partial),
+    trend,
+    "overview_trend",
+    dates,
+    engine.revenue_trend_takeaway(trend, grain),
+)
 if partial:
     st.caption(charts.partial_caption(partial, grain))
 
@@ -118,10 +133,18 @@ left, right = st.columns(2)
 with left:
     split = load_new_returning(version, grain, start, end)
     split_partial = [p for p, flag in zip(split["period"], split["partial"], strict=True) if flag]
-    st.plotly_chart(charts.new_vs_returning_chart(split, grain, split_partial), width="stretch")
+    share.chart(
+        charts.new_vs_returning_chart(split, grain, split_partial),
+        split,
+        "overview_new_returning",
+        dates,
+        engine.new_vs_returning_takeaway(split),
+    )
 with right:
     cohorts = load_cohorts(version)
-    st.plotly_chart(charts.cohort_heatmap(cohorts), width="stretch")
+    share.chart(
+        charts.cohort_heatmap(cohorts), cohorts, "overview_cohorts", None, engine.cohort_takeaway(cohorts)
+    )
     st.caption(
         "Each row is the customers whose first order fell in that month; each cell the share who "
         "bought again n months later. Cohorts use all dates, not the sidebar filter."

@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_segments, components, segment_builder, state
+from dashboard import components, segment_builder, share, state, words
 from dashboard.charts import color_map
+from dashboard.charts import segments as charts_segments
 from dashboard.components import fmt_int, fmt_money, fmt_money_short, fmt_pct
 
 KIND_LABELS = {"attribute": "Attributes", "category": "Categories", "product": "Products"}
@@ -128,7 +129,9 @@ def render_card(card: engine.PersonaCard, colour: str, by: str = "segment") -> N
         if card.stability is not None:
             badge, meaning = engine.stability_badge(card.stability)
             st.caption(
-                f":material/verified: Cluster stability: **{badge}** ({card.stability:.2f}). {meaning}."
+                f":material/verified: Cluster {words.label('stability').lower()}: **{badge}** "
+                f"({card.stability:.2f}). {meaning}.",
+                help=words.explain("stability"),
             )
         shown = False
         for kind in ("attribute", "category", "product"):
@@ -152,9 +155,10 @@ def render_card(card: engine.PersonaCard, colour: str, by: str = "segment") -> N
 st.title("Personas")
 st.caption(
     "Who each group is, what sets it apart, and what to do next. A trait is shown only when it is "
-    f"over-represented with confidence: one-sided hypergeometric test, Benjamini-Hochberg q < {engine.ALPHA}, "
-    f"at least {engine.MIN_TRAIT_CUSTOMERS} customers and {engine.MIN_LIFT}x lift; groups under "
-    f"{engine.MIN_GROUP} customers get facts only."
+    f"{words.label('hypergeometric')} ({words.label('benjamini_hochberg')}), held by at least "
+    f"{engine.MIN_TRAIT_CUSTOMERS} customers and {engine.MIN_LIFT}x as common as in everyone; groups under "
+    f"{engine.MIN_GROUP} customers get facts only.",
+    help=f"{words.explain('hypergeometric')} {words.explain('benjamini_hochberg', f'q < {engine.ALPHA}.')}",
 )
 version = state.data_version()
 counts = state.table_counts(version)
@@ -215,7 +219,13 @@ for start in range(0, len(shown), per_row):
 if shown:
     st.subheader("Side by side")
     table = engine.persona_table(shown)
-    st.plotly_chart(charts_segments.share_bars(table, label="group"), width="stretch")
+    share.chart(
+        charts_segments.share_bars(table, label="group"),
+        table,
+        "personas_share",
+        f"Customers measured at {as_of:%b %d, %Y}",
+        engine.segment_share_takeaway(table, label="group"),
+    )
     if by == "segment" and st.toggle(
         "Add predicted value and churn risk",
         key="personas_predictions",
@@ -241,7 +251,9 @@ if shown:
             "median_frequency": st.column_config.NumberColumn("Median orders", format="%.1f"),
             "median_monetary": st.column_config.NumberColumn("Median spend", format="dollar"),
             "median_aov": st.column_config.NumberColumn("Median order value", format="dollar"),
-            "stability": st.column_config.NumberColumn("Stability (ARI)", format="%.2f"),
+            "stability": st.column_config.NumberColumn(
+                words.label("stability"), format="%.2f", help=words.explain("stability")
+            ),
             "clv_per_customer": st.column_config.NumberColumn(
                 "Predicted value per customer", format="dollar"
             ),

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_predict as cp
-from dashboard import components, state
-from dashboard.charts_campaigns import styled_table
+from dashboard import components, share, state
+from dashboard.charts import predict as cp
+from dashboard.charts.campaigns import styled_table
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_money_short, fmt_pct
 
 HORIZONS = {"90 days": 90, "6 months": 182, "1 year": 365}
@@ -179,7 +179,8 @@ worth, lapse, valuable, check, model = st.tabs(
 
 with worth:
     left, right = st.columns([1, 1])
-    left.plotly_chart(cp.clv_histogram(scores, horizon), width="stretch")
+    with left:
+        share.chart(cp.clv_histogram(scores, horizon), scores, "predict_clv")
     top_share = scores["clv"].nlargest(max(1, len(scores) // 10)).sum() / max(scores["clv"].sum(), 1e-9)
     right.markdown(
         f"The top 10% of customers hold **{top_share:.0%}** of the predicted value. Predicted value (CLV) is "
@@ -201,7 +202,8 @@ with lapse:
     )
     bands["customers"] = bands["customers"].astype(int)
     left, right = st.columns([1, 1])
-    left.plotly_chart(cp.risk_band_chart(bands), width="stretch")
+    with left:
+        share.chart(cp.risk_band_chart(bands), bands, "predict_bands")
     with right:
         st.markdown(
             f"**Churn risk** is the chance a customer buys nothing in the next {horizon} days: either they "
@@ -273,8 +275,10 @@ with check:
                 "customer who bought only once as still a customer.",
             )
         cumulative = st.toggle("Show running totals", key="predict_cumulative")
-        st.plotly_chart(
-            cp.tracking_chart(holdout.tracking, holdout.calibration_end, cumulative), width="stretch"
+        share.chart(
+            cp.tracking_chart(holdout.tracking, holdout.calibration_end, cumulative),
+            holdout.tracking,
+            "predict_tracking",
         )
         st.caption(
             f"The model learned from orders up to {holdout.calibration_end} and predicted the "
@@ -283,7 +287,10 @@ with check:
             "totals over the whole period are what to compare."
         )
         left, right = st.columns([3, 2])
-        left.plotly_chart(cp.by_purchases_chart(holdout.by_purchases), width="stretch")
+        with left:
+            share.chart(
+                cp.by_purchases_chart(holdout.by_purchases), holdout.by_purchases, "predict_by_purchases"
+            )
         with right:
             st.markdown("**What each risk band did in the check period**")
             st.dataframe(

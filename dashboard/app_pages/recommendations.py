@@ -13,7 +13,8 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import auth, charts_recommend, checks, components, state
+from dashboard import auth, checks, components, share, state, words
+from dashboard.charts import recommendations as charts_recommend
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 SETTINGS = "rec_settings"
@@ -165,11 +166,14 @@ def settings_form(settings: dict[str, Any], categories: list[str]) -> None:
                 int(params["n_factors"]),
                 help="How many hidden taste dimensions the model learns.",
             )
-            n_epochs = st.slider("Training passes (epochs)", 5, 200, int(params["n_epochs"]))
+            n_epochs = st.slider(
+                words.label("epochs"), 5, 200, int(params["n_epochs"]), help=words.explain("epochs")
+            )
             lr_all = st.select_slider(
-                "Learning rate",
+                words.label("learning_rate"),
                 with_value([0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05], params["lr_all"]),
                 value=float(params["lr_all"]),
+                help=words.explain("learning_rate"),
             )
             reg_all = st.select_slider(
                 "Regularisation",
@@ -243,13 +247,13 @@ def settings_form(settings: dict[str, Any], categories: list[str]) -> None:
 def tuning_panel(version: int, settings: dict[str, Any]) -> None:
     n_fits = 3 * int(np.prod([len(v) for v in engine.TUNING_GRID.values()]))
     st.markdown(
-        f"**Tune** with Surprise's GridSearchCV ({n_fits} model fits, about a minute on the sample; 3-fold "
-        "cross-validation over "
+        f"**Tune** by {words.label('grid_search')} ({n_fits} model fits, about a minute on the sample) over "
         + "; ".join(
             f"{PARAM_LABELS.get(k, k)} {' or '.join(f'{x:g}' for x in v)}"
             for k, v in engine.TUNING_GRID.items()
         )
-        + "; picks the lowest rating error)."
+        + "; picks the lowest rating error).",
+        help=words.explain("grid_search"),
     )
     if st.button("Run tuning", icon=":material/tune:"):
         box = st.empty()
@@ -270,7 +274,7 @@ def tuning_panel(version: int, settings: dict[str, Any]) -> None:
             column_config={
                 **{k: v.capitalize() for k, v in PARAM_LABELS.items()},
                 "rmse": st.column_config.NumberColumn(
-                    "RMSE", format="%.4f", help="Rating error; lower is better."
+                    words.label("rmse"), format="%.4f", help=words.explain("rmse")
                 ),
                 "mae": st.column_config.NumberColumn("MAE", format="%.4f", help="Average rating error."),
             },
@@ -477,7 +481,7 @@ def customer_view(
             )
     with right:
         if not history.empty and (history["category"].notna().any() or recs["category"].notna().any()):
-            st.plotly_chart(charts_recommend.category_mix_chart(history, recs), width="stretch")
+            share.chart(charts_recommend.category_mix_chart(history, recs), history, "rec_category_mix")
         elif not history.empty:
             st.caption(
                 "No product categories to compare what they chose with what we suggest: load a products file "
@@ -545,16 +549,18 @@ def evaluation_view(
             if "ratings" in result.source
             else "Every held-out product counts."
         )
-        + " Every model ranks all products the customer did not already have. Lift is each model's NDCG "
-        "divided by best-sellers', with a 95% interval from resampling customers."
+        + " Every model ranks all products the customer did not already have. Lift is each model's ranking "
+        "quality divided by best-sellers', with a 95% interval from resampling customers."
     )
     if result.diversity == 0:
         st.caption("Set a diversity above 0 in the settings to see its effect here as an extra row.")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts_recommend.hits_chart(result.metrics, result.k, shipped), width="stretch")
+        share.chart(
+            charts_recommend.hits_chart(result.metrics, result.k, shipped), result.metrics, "rec_hits"
+        )
     with right:
-        st.plotly_chart(charts_recommend.ranking_chart(result.metrics, shipped), width="stretch")
+        share.chart(charts_recommend.ranking_chart(result.metrics, shipped), result.metrics, "rec_ranking")
     table = result.metrics.drop(columns=["model"])
     shown = table.assign(**{c: table[c] * 100 for c in PERCENT_COLUMNS})
     st.dataframe(
@@ -565,24 +571,24 @@ def evaluation_view(
         column_config={
             "label": "Model",
             "ndcg": st.column_config.NumberColumn(
-                f"NDCG@{result.k}",
-                format="%.3f",
-                help="Ranking quality: liked products near the top count more.",
+                words.label("ndcg"), format="%.3f", help=words.explain("ndcg", f"k = {result.k}.")
             ),
             "lift": st.column_config.NumberColumn("Lift vs best-sellers", format="%.2fx"),
             "lift_low": st.column_config.NumberColumn("Lift, 95% low", format="%.2fx"),
             "lift_high": st.column_config.NumberColumn("Lift, 95% high", format="%.2fx"),
             "rmse": st.column_config.NumberColumn(
-                "RMSE", format="%.3f", help="Rating error; lower is better."
+                words.label("rmse"), format="%.3f", help=words.explain("rmse")
             ),
             "mae": st.column_config.NumberColumn("MAE", format="%.3f", help="Average rating error."),
             "precision": st.column_config.NumberColumn(f"Precision@{result.k}", format="%.1f%%"),
             "recall": st.column_config.NumberColumn(f"Recall@{result.k}", format="%.1f%%"),
-            "map": st.column_config.NumberColumn(f"MAP@{result.k}", format="%.3f"),
+            "map": st.column_config.NumberColumn(
+                words.label("map"), format="%.3f", help=words.explain("map", f"k = {result.k}.")
+            ),
             "hit_rate": st.column_config.NumberColumn("Hit rate", format="%.1f%%"),
             "coverage": st.column_config.NumberColumn("Catalogue coverage", format="%.1f%%"),
             "novelty": st.column_config.NumberColumn(
-                "Novelty (bits)", format="%.2f", help="Higher = less obvious products."
+                words.label("novelty"), format="%.2f", help=words.explain("novelty")
             ),
             "personalisation": st.column_config.NumberColumn(
                 "Personalisation", format="%.2f", help="0 = everyone gets the same list, 1 = no overlap."
@@ -636,7 +642,7 @@ def similar_view(version: int, model: engine.RankingModel) -> None:
             near, f"similar_to_{product}", "Download similar products", key="dl_rec_similar"
         )
     with right:
-        st.plotly_chart(charts_recommend.similarity_chart(near), width="stretch")
+        share.chart(charts_recommend.similarity_chart(near), near, "rec_similar")
     how = (
         "how often the same customers chose both (Jaccard or cosine of their customer sets)"
         if isinstance(model, engine.ItemSimilarity)
@@ -685,7 +691,7 @@ def choice_banner(choice: engine.ModelChoice | None, k: int) -> None:
         return
     lift = choice.lift
     evidence = (
-        f"On held-out data it reaches **{lift.ratio:.1f}x** best-sellers' ranking quality (NDCG@{k}; 95% "
+        f"On held-out data it reaches **{lift.ratio:.1f}x** best-sellers' ranking quality (95% "
         f"interval {lift.low:.1f}-{lift.high:.1f}x); {choice.hit_rate:.0%} of customers find something they "
         f"went on to choose in its top {k} (best-sellers {choice.popular_hit_rate:.0%}); its lists cover "
         f"{choice.coverage:.0%} of the catalogue."

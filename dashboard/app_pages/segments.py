@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_segments, checks, components, segment_builder, state
-from dashboard.components import Kpi, fmt_int, fmt_money_short, fmt_pct
+from dashboard import checks, components, segment_builder, share, state, words
+from dashboard.charts import segments as charts_segments
+from dashboard.components import Kpi, fmt_pct
 
 SLIPPING = ["About to Sleep", "At Risk", "Cannot Lose Them"]
 BEST = ["Champions", "Loyal"]
@@ -203,10 +204,10 @@ components.kpi_row(
     [
         Kpi(
             "Buyers",
-            fmt_int(buyers),
+            engine.compact_number(buyers),
             help=f"Customers with a purchase up to the as-of date, of {total_customers:,} customers in all.",
         ),
-        Kpi("Best customers", fmt_int(best["customers"].sum()), help="Champions and Loyal."),
+        Kpi("Best customers", engine.compact_number(best["customers"].sum()), help="Champions and Loyal."),
         Kpi(
             "Revenue from best",
             fmt_pct(best["revenue_share"].sum()),
@@ -214,12 +215,12 @@ components.kpi_row(
         ),
         Kpi(
             "Slipping away",
-            fmt_int(slipping["customers"].sum()),
+            engine.compact_number(slipping["customers"].sum()),
             help="About to Sleep, At Risk and Cannot Lose Them: valuable before, quiet lately.",
         ),
         Kpi(
             "Their past spend",
-            fmt_money_short(slipping["revenue"].sum()),
+            engine.compact_number(slipping["revenue"].sum(), money=True),
             help="Net revenue the customers slipping away have brought so far: what is at stake.",
         ),
     ]
@@ -275,14 +276,22 @@ with tab_rfm:
                 )
                 or "customers"
             )
-            st.plotly_chart(charts_segments.segment_treemap(summary, size), width="stretch")
+            share.chart(
+                charts_segments.segment_treemap(summary, size),
+                summary,
+                "segments_treemap",
+                f"Customers measured at {as_of:%b %d, %Y}",
+            )
         with right:
-            clicked = st.plotly_chart(
+            clicked = share.chart(
                 charts_segments.share_bars(summary),
-                width="stretch",
+                summary,
+                "segments_share",
+                f"Customers measured at {as_of:%b %d, %Y}",
+                engine.segment_share_takeaway(summary),
+                chart_key="segments_share_bars",
                 on_select="rerun",
                 selection_mode="points",
-                key="segments_share_bars",
             )
         picked = segment_builder.clicked_segment(clicked, list(summary["segment"]))
         segment_builder.note_click(  # a click shows the customers behind the bar
@@ -303,12 +312,14 @@ with tab_rfm:
         )
         grid = load_grid(version, as_of, axis)
         cell = segment_builder.clicked_cell(
-            st.plotly_chart(
+            share.chart(
                 segment_builder.clickable_cells(charts_segments.score_heatmap(grid, axis), grid, axis),
-                width="stretch",
+                grid,
+                "segments_grid",
+                f"Customers measured at {as_of:%b %d, %Y}",
+                chart_key=f"segments_heatmap_{axis}",
                 on_select="rerun",
                 selection_mode="points",
-                key=f"segments_heatmap_{axis}",
             )
         )
         segment_builder.note_click("heatmap", segment_builder.cell_drill(cell, axis) if cell else None)
@@ -349,7 +360,7 @@ with tab_clusters:
         with c1:
             mode = st.radio(
                 "Number of clusters",
-                ["Automatic (best silhouette, 2-10)", "Choose"],
+                ["Automatic (clearest separation, 2-10)", "Choose"],
                 index=0 if settings.k == "auto" else 1,
                 key="segments_k_mode",
             )
@@ -375,7 +386,7 @@ with tab_clusters:
         if model is not None:
             badge, meaning = engine.stability_badge(model.stability_)
             stability_help = (
-                f"{meaning}. Mean adjusted Rand index (1 = identical) between this clustering and re-fits on "
+                f"{meaning}. {words.explain('stability')} Mean adjusted Rand index (1 = identical) between this clustering and re-fits on "
                 f"{model.n_bootstrap} bootstrap resamples of {min(model.sample_size, len(model.labels_)):,} customers"
                 + ("" if pd.isna(model.stability_) else f": {model.stability_:.2f}")
                 + "."
@@ -385,22 +396,28 @@ with tab_clusters:
                     Kpi(
                         "Clusters (automatic)" if k == "auto" else "Clusters (your choice)",
                         str(model.k_),
-                        help="Automatic: the k from 2 to 10 with the best silhouette on a sample of customers.",
+                        help="Automatic: the number from 2 to 10 whose groups separate most clearly (best "
+                        "silhouette score) on a sample of customers.",
                     ),
                     Kpi(
-                        "Silhouette",
+                        words.label("silhouette"),
                         "n/a" if pd.isna(model.silhouette_) else f"{model.silhouette_:.2f}",
-                        help="How well separated the clusters are: -1 to 1, above 0.25 is reasonable for customers.",
+                        help=words.explain("silhouette", "Above 0.25 is reasonable for customers."),
                     ),
                     Kpi(
-                        "Stability",
+                        words.label("stability"),
                         badge if pd.isna(model.stability_) else f"{badge} ({model.stability_:.2f})",
                         help=stability_help,
                     ),
                 ]
             )
             if k == "auto" and model.k_reason_:
-                st.caption(f":material/info: {model.k_reason_}")
+                finer = model.alternative_k_
+                st.caption(
+                    f":material/info: {model.k_} clusters separate these customers most clearly of the numbers "
+                    "tried" + (f"; the clearest finer split has {finer}." if finer else "."),
+                    help=f"{model.k_reason_} {words.explain('silhouette')}",
+                )
             if k == "auto" and model.alternative_k_ is not None:
 
                 def use_finer(finer: int = model.alternative_k_) -> None:
@@ -408,7 +425,7 @@ with tab_clusters:
                     st.session_state["segments_k"] = finer
 
                 st.button(
-                    f"Use k = {model.alternative_k_} instead (silhouette {model.alternative_silhouette_:.2f})",
+                    f"Use {model.alternative_k_} clusters instead (separation {model.alternative_silhouette_:.2f})",
                     key="segments_use_finer_k",
                     on_click=use_finer,
                     icon=":material/call_split:",
@@ -450,8 +467,11 @@ with tab_clusters:
             )
             left, right = st.columns(2)
             with left:
-                st.plotly_chart(
-                    charts_segments.k_selection_chart(model.silhouette_curve_, model.k_), width="stretch"
+                share.chart(
+                    charts_segments.k_selection_chart(model.silhouette_curve_, model.k_),
+                    model.silhouette_curve_,
+                    "segments_k",
+                    f"Customers measured at {as_of:%b %d, %Y}",
                 )
             with right:
                 points = load_points(version, as_of, params)
@@ -465,11 +485,17 @@ with tab_clusters:
                     or "cluster_name"
                 )
                 order = list(model.names_) if colour_by == "cluster_name" else engine.segment_order()
-                st.plotly_chart(charts_segments.cluster_scatter(points, colour_by, order), width="stretch")
+                share.chart(
+                    charts_segments.cluster_scatter(points, colour_by, order),
+                    points,
+                    "segments_map",
+                    f"Customers measured at {as_of:%b %d, %Y}",
+                )
                 st.caption(
                     f"{len(points):,} customers shown"
                     + (" (a fixed random sample)" if len(points) < len(model.labels_) else "")
-                    + "."
+                    + ". Customers close together are alike.",
+                    help=f"Axes: {words.explain('component_1')} {words.explain('component_2')}",
                 )
             with st.expander("Cluster members with scores", icon=":material/table:"):
                 members = load_cluster_members(version, as_of, params)
@@ -518,14 +544,16 @@ with tab_migration:
                 st.caption(
                     f"{stayed:,} of {int(flows['customers'].sum()):,} customers stayed in the same segment."
                 )
-                st.plotly_chart(
+                share.chart(
                     charts_segments.migration_sankey(
                         flows,
                         [engine.NOT_YET] + engine.segment_order(),
                         f"{earlier:%b %d, %Y}",
                         f"{as_of:%b %d, %Y}",
                     ),
-                    width="stretch",
+                    flows,
+                    "segments_migration",
+                    f"Customers measured at {earlier:%b %d, %Y} and {as_of:%b %d, %Y}",
                 )
                 st.dataframe(
                     flows,

@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 import engine
-from dashboard import charts_uplift as cu
-from dashboard import components, state
-from dashboard.charts_campaigns import styled_table
+from dashboard import components, share, state
+from dashboard.charts import targeting as cu
+from dashboard.charts.campaigns import styled_table
 from dashboard.components import Kpi, fmt_int, fmt_money, fmt_pct
 
 
@@ -212,7 +212,7 @@ kpi_row(
 )
 if len(balance):
     with st.expander("Attribute balance between the arms", icon=":material/balance:"):
-        st.plotly_chart(cu.balance_chart(balance, checks.balance.limit), width="stretch")
+        share.chart(cu.balance_chart(balance, checks.balance.limit), balance, "targeting_balance")
 for note in result.notes:
     st.caption(note)
 if not checks.passed:
@@ -276,10 +276,12 @@ kpi_row(
 curve_tab, decile_tab, qini_tab = st.tabs(["Extra outcomes", "By tenth of the list", "Qini curve"])
 share_pct = st.session_state.get("uplift_share", int(evaluation.top_share * 100))
 with curve_tab:
-    st.plotly_chart(cu.gain_curve(evaluation.curve, extra, share_pct / 100), width="stretch")
+    share.chart(cu.gain_curve(evaluation.curve, extra, share_pct / 100), evaluation.curve, "targeting_gain")
 with decile_tab:
-    st.plotly_chart(
-        cu.decile_bars(evaluation.deciles, evaluation.average_uplift, outcome, rate), width="stretch"
+    share.chart(
+        cu.decile_bars(evaluation.deciles, evaluation.average_uplift, outcome, rate),
+        evaluation.deciles,
+        "targeting_deciles",
     )
     st.dataframe(
         styled_table(
@@ -311,7 +313,7 @@ with decile_tab:
         width="stretch",
     )
 with qini_tab:
-    st.plotly_chart(cu.qini_curve(evaluation.curve), width="stretch")
+    share.chart(cu.qini_curve(evaluation.curve), evaluation.curve, "targeting_qini")
     st.caption(
         "The Qini curve counts treated outcomes minus control outcomes scaled to the same number of treated "
         "units, down the list. Above the dashed line, the ranking finds responders better than chance."
@@ -360,7 +362,7 @@ with right:
         ]
     )
     curve = engine.profit_curve(result, cost, value)
-    st.plotly_chart(cu.profit_chart(curve, plan.share, plan.best_share), width="stretch")
+    share.chart(cu.profit_chart(curve, plan.share, plan.best_share), curve, "targeting_profit")
     if evaluation.beats_random or evaluation.top_decile_beats_average:
         st.caption(
             f"Most profit at the top {plan.best_share:.0%} ({fmt_money(plan.best_profit)}); sending to everyone "
@@ -398,7 +400,7 @@ st.subheader("What sets the top of the list apart")
 if result.profiles.empty:
     st.caption("No attribute differs between the top and the bottom of the list.")
 else:
-    st.plotly_chart(cu.profile_chart(result.profiles), width="stretch")
+    share.chart(cu.profile_chart(result.profiles), result.profiles, "targeting_profile")
     st.caption(
         "Mean (or share) of the attributes that differ most between the first and the last tenth, by tenth of "
         "the list. These describe who responds; they are not the model's internals."

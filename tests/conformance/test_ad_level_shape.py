@@ -107,7 +107,7 @@ def test_a_newsletter_that_never_spent_stays_out_of_cost_metrics(ads):
 def test_click_through_rates_below_a_tenth_of_a_percent_keep_two_significant_digits(ads):
     """On an ad-level export the click-through rate is about 0.02%: the funnel said "0.0% of previous" and
     every campaign's CTR read "0.02%", hiding the difference between campaigns."""
-    from dashboard import charts_campaigns as cc
+    from dashboard.charts import campaigns as cc
 
     frame, con = ads
     clicks, impressions = int(frame["Clicks"].sum()), int(frame["Impressions"].sum())

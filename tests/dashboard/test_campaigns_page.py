@@ -97,7 +97,8 @@ def test_value_per_conversion_is_labelled_as_an_assumption(app_db):
     at.number_input(key="cmp_value").set_value(50.0).run()
     assert not at.exception
     assert "Assumption:" in _texts(at)
-    assert at.metric[1].label == "Revenue (incl. assumed)"
+    assert at.metric[1].label == "Est. revenue"
+    assert "assumed value per conversion" in at.metric[1].help
 
 
 def test_empty_store_says_what_to_upload(empty_app_db):

@@ -55,5 +55,5 @@ def test_personas_page_shows_cards_with_evidence(app_db):
     at.segmented_control(key="personas_by").set_value("cluster").run()
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(c.value for c in at.caption)
-    assert "Cluster stability" in captions
+    assert "Cluster repeatability" in captions
     assert "automatic k" in captions

@@ -54,7 +54,7 @@ def test_segments_page_matches_the_engine(app_db):
     # clusters were fitted automatically and reported with their quality
     metrics = {m.label: m.value for m in open_tab(at, "clusters").metric}
     assert metrics["Clusters (automatic)"] in {str(k) for k in range(2, 11)}
-    assert metrics["Stability"].split()[0] in {"High", "Medium", "Low"}
+    assert metrics["Repeatability"].split()[0] in {"High", "Medium", "Low"}
     assert {"dl_clusters", "dl_cluster_members"} <= {d.key for d in at.download_button}
     charts += len(at.get("plotly_chart"))
     # migration sentences in plain words

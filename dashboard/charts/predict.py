@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts import PRIMARY, style
+from dashboard.charts.theme import PRIMARY, style
 
 ACTUAL = "#374151"
 PREDICTED = PRIMARY

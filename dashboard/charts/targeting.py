@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts import PALETTE, PRIMARY, style
+from dashboard.charts.theme import PALETTE, PRIMARY, style
 
 RANDOM = "#9ca3af"
 GOOD = "#1b9e77"

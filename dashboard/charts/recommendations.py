@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts import PALETTE, PRIMARY, style
+from dashboard.charts.theme import PALETTE, PRIMARY, style
 
 GREY = "#bab0ac"
 

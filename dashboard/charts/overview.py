@@ -1,75 +1,15 @@
-"""Pure chart functions: DataFrame -> plotly Figure. One colour per segment, the same on every chart."""
+"""Overview charts: revenue and orders over time, new vs returning customers, cohort retention."""
 
 from __future__ import annotations
 
+import pandas as pd
+import plotly.express as px
 import plotly.graph_objects as go
-import plotly.io as pio
 
-# The house template is the default, set once: naming a template per figure copies and validates it every
-# time (about 13 ms a chart, most of a warm page run).
-pio.templates.default = "plotly_white"
-
-# Colours of the named RFM segments; clusters and other groups take PALETTE in order.
-SEGMENT_COLORS: dict[str, str] = {
-    "Champions": "#1b9e77",
-    "Loyal": "#33a02c",
-    "Potential Loyalists": "#66c2a5",
-    "New Customers": "#a6d854",
-    "Promising": "#8dd3c7",
-    "Need Attention": "#ffd92f",
-    "About to Sleep": "#fdb462",
-    "At Risk": "#fc8d62",
-    "Cannot Lose Them": "#e41a1c",
-    "Hibernating": "#b3b3b3",
-    "Lost": "#737373",
-    "No purchases": "#d9d9d9",
-}
-PALETTE = [
-    "#4c78a8",
-    "#f58518",
-    "#54a24b",
-    "#e45756",
-    "#72b7b2",
-    "#eeca3b",
-    "#b279a2",
-    "#ff9da6",
-    "#9d755d",
-    "#bab0ac",
-]
-PRIMARY = "#4c78a8"
-
-
-def color_map(labels) -> dict[str, str]:
-    """Colour per label: named RFM segments keep their fixed colour, others take PALETTE in sorted order."""
-    out: dict[str, str] = {}
-    others = sorted({str(x) for x in labels} - SEGMENT_COLORS.keys())
-    for label in labels:
-        label = str(label)
-        if label in SEGMENT_COLORS:
-            out[label] = SEGMENT_COLORS[label]
-        else:
-            out[label] = PALETTE[others.index(label) % len(PALETTE)]
-    return out
-
-
-def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Figure:
-    """House style: compact margins, readable fonts, legend on top."""
-    fig.update_layout(
-        title=title,
-        height=height,
-        margin=dict(l=10, r=10, t=80 if title else 30, b=10),
-        title_y=0.97,
-        title_yanchor="top",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-        font=dict(size=13),
-    )
-    return fig
-
+from dashboard.charts.theme import PALETTE, PRIMARY, SEGMENT_COLORS, color_map, style  # noqa: F401
 
 # ---------------------------------------------------------------- overview
 
-import pandas as pd  # noqa: E402
-import plotly.express as px  # noqa: E402
 
 GRAIN_DAYS = {"day": 1, "week": 7, "month": 30.4, "quarter": 91.3}
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts import PRIMARY, color_map, style
+from dashboard.charts.theme import PRIMARY, color_map, style
 
 # Above this many points the scatter switches to WebGL (as plotly express does).
 WEBGL_THRESHOLD = 1000
@@ -127,7 +127,7 @@ def score_heatmap(grid: pd.DataFrame, y: str = "f_score") -> go.Figure:
 
 def k_selection_chart(curve: pd.DataFrame, chosen: int) -> go.Figure:
     """Silhouette per k tried, the chosen k marked."""
-    title = "Silhouette by number of clusters"
+    title = "How clearly the groups separate, by number of clusters"
     data = curve.dropna()
     if data.empty:
         return _empty(title, "Silhouette needs at least 3 customers and 2 clusters")
@@ -151,7 +151,7 @@ def k_selection_chart(curve: pd.DataFrame, chosen: int) -> go.Figure:
             hovertemplate="chosen k = %{x}: %{y:.3f}<extra></extra>",
         )
     fig.update_xaxes(title="Number of clusters (k)", dtick=1)
-    fig.update_yaxes(title="Silhouette")
+    fig.update_yaxes(title="Separation")  # the silhouette score; the page names it in help
     return style(fig, title, height=320)
 
 
@@ -184,8 +184,9 @@ def cluster_scatter(
                 "%{customdata[2]} orders, $%{customdata[3]:,.0f}<extra>" + label + "</extra>",
             )
         )
-    fig.update_xaxes(title="Component 1", zeroline=False)
-    fig.update_yaxes(title="Component 2", zeroline=False)
+    # plain words on the axes; the caption under the chart names the method (principal components)
+    fig.update_xaxes(title="Biggest difference between customers", zeroline=False)
+    fig.update_yaxes(title="Next biggest difference", zeroline=False)
     style(fig, title, height=520)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
     return fig

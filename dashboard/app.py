@@ -49,6 +49,9 @@ except engine.EngineError as error:
     components.show_error(error)
     st.stop()
 
+engine.use_currency(
+    engine.currency_setting(state.cursor())
+)  # every page writes money in the store's currency
 recovery = engine.recovery_warning(state.cursor())
 if recovery:
     st.error(recovery, icon=":material/report:")

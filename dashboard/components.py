@@ -251,22 +251,23 @@ def sample_banner() -> None:
 def fmt_money(value: float | None, digits: int = 0) -> str:
     if value is None or pd.isna(value):
         return "n/a"
-    return f"${value:,.{digits}f}" if value >= 0 else f"-${-value:,.{digits}f}"
+    return engine.money_text(value, digits)
 
 
 def fmt_money_short(value: float | None) -> str:
-    """$1.2M, $350k, $950: for KPI cards where space is short."""
+    """$1.2M, $350k, $950 (in the store's currency): for KPI cards where space is short."""
     if value is None or pd.isna(value):
         return "n/a"
     sign = "-" if value < 0 else ""
+    symbol = engine.currency()
     v = abs(value)
     if v >= 1e9:
-        return f"{sign}${v / 1e9:.2f}B"
+        return f"{sign}{symbol}{v / 1e9:.2f}B"
     if v >= 1e6:
-        return f"{sign}${v / 1e6:.2f}M"
+        return f"{sign}{symbol}{v / 1e6:.2f}M"
     if v >= 1e4:
-        return f"{sign}${v / 1e3:.0f}k"
-    return f"{sign}${v:,.0f}"
+        return f"{sign}{symbol}{v / 1e3:.0f}k"
+    return f"{sign}{symbol}{v:,.0f}"
 
 
 def fmt_int(value: float | None) -> str:

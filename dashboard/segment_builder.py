@@ -15,6 +15,7 @@ import streamlit as st
 
 import engine
 from dashboard import auth, components, state
+from engine.money import chart_symbol
 
 CONDITIONS = "builder_conditions"
 MATCH = "builder_match"
@@ -451,7 +452,9 @@ def clickable_cells(fig, grid: pd.DataFrame, axis: str):
         marker=dict(size=44, symbol="square", color="rgba(0,0,0,0)", opacity=0, line=dict(width=0)),
         selected=dict(marker=dict(opacity=0)),
         unselected=dict(marker=dict(opacity=0)),
-        hovertemplate="%{y} %{x}: %{customdata[2]:,} customers, $%{customdata[3]:,.0f}<extra></extra>",
+        hovertemplate="%{y} %{x}: %{customdata[2]:,} customers, "
+        + chart_symbol()
+        + "%{customdata[3]:,.0f}<extra></extra>",
         showlegend=False,
         name="cells",
     )

@@ -33,6 +33,7 @@ _LAZY = (
 _LAZY += ("uplift",)  # who to target (engine/uplift.py)
 _LAZY += ("story", "pdf")  # what presentation mode and the PDF report tell, and the PDF itself
 _LAZY += ("predict",)  # CLV and churn risk (engine/predict.py)
+_LAZY += ("money",)  # the store's currency symbol and money formats (engine/money.py)
 _LAZY += ("audience", "consistency")  # act on a segment (engine/audience/), id overlap between tables
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import InsufficientDataError, SchemaError
+from engine.money import currency, currency_setting, use_currency
 from engine.store import Connection
 
 PAGES = ("overview", "segments", "personas", "campaigns", "experiments", "recommendations")
@@ -57,6 +58,7 @@ class Report:
         """``{"page", "options", "sections": {name: [rows] | {record}}}`` with full-precision numbers."""
         payload = {
             "page": self.page,
+            "currency": currency(),
             "options": {k: plain(v) for k, v in asdict(self.options).items()},
             "sections": {name: _section_data(value) for name, value in self.sections.items()},
         }
@@ -335,6 +337,7 @@ def report_command(argv: Sequence[str]) -> int:
         value_per_conversion=args.value_per_conversion,
     )
     con = store.connect(args.db)
+    use_currency(currency_setting(con))
     report = build_report(con, args.page, options)
     sys.stdout.write(report.to_json() + "\n" if args.format == "json" else report.to_csv(args.section))
     return 0

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from engine.errors import EngineError
+from engine.money import currency, currency_setting, money_text, use_currency
 from engine.store import Connection
 
 # --------------------------------------------------------------------------- compact numbers
 
 
 def compact_number(value: float | None, money: bool = False) -> str:
-    """A number short enough for a card: 950, 9,950, 993k, 4.99M, 1.20B (``money`` adds a $ sign).
+    """A number short enough for a card: 950, 9,950, 993k, 4.99M, 1.20B (``money`` adds the currency symbol).
 
     Below 10,000 the full number is shown (with thousands separators); above, three significant digits at
     most with k, M or B.
@@ -32,7 +33,7 @@ def compact_number(value: float | None, money: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "n/a"
     sign = "-" if value < 0 else ""
-    prefix = "$" if money else ""
+    prefix = currency() if money else ""
     size = abs(float(value))
     if size >= 1e4:
         for limit, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "B")):
@@ -78,7 +79,7 @@ def _cell(column: str, value) -> str:
         if any(w in name for w in MONEY_WORDS):
             return compact_number(value, money=True)
         if name == "roas":
-            return f"${value:.2f}"
+            return money_text(value, 2)
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
     text = str(value)
     return text if len(text) <= 70 else text[:67] + "..."
@@ -86,6 +87,8 @@ def _cell(column: str, value) -> str:
 
 def readable_header(column: str) -> str:
     """A column name as a person writes it: ``revenue_share`` -> ``Revenue share``."""
+    if column == "roas":
+        return f"Return per {currency()}1"
     return HEADERS.get(column, column.replace("_", " ").capitalize())
 
 
@@ -317,7 +320,7 @@ def _overview(con: Connection, start, end) -> Section:
         Headline("Customers", compact_number(k.customers), KPI_DEFINITIONS["customers"]),
         Headline("Orders", compact_number(k.orders), KPI_DEFINITIONS["orders"]),
         Headline("Revenue", _money(k.revenue), KPI_DEFINITIONS["revenue"]),
-        Headline("Avg order", f"${k.average_order_value:,.2f}" if k.average_order_value else "n/a"),
+        Headline("Avg order", money_text(k.average_order_value, 2) if k.average_order_value else "n/a"),
         Headline("Repeat rate", _pct(k.repeat_rate or 0, 1), KPI_DEFINITIONS["repeat_rate"]),
     ]
     return _section(
@@ -429,8 +432,8 @@ def _campaigns(con: Connection, start, end) -> Section:
             Headline("Spend", _money(totals.spend)),
             Headline("Revenue", _money(totals.revenue)),
             Headline(
-                "Return per $1",
-                f"${totals.roas:,.2f}" if totals.roas is not None else "n/a",
+                f"Return per {currency()}1",
+                money_text(totals.roas, 2) if totals.roas is not None else "n/a",
                 "ROAS: revenue divided by spend, over campaigns with spend.",
             ),
         ],
@@ -477,6 +480,7 @@ def build_story(
     from engine.ingest import load_history
     from engine.overview import data_bounds
 
+    use_currency(currency_setting(con))  # the PDF and its charts write money in the store's currency
     as_of = _as_of(con, end)
     steps: list[tuple[str, Callable[[], Section]]] = [
         ("overview", lambda: _overview(con, start, end)),

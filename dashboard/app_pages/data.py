@@ -26,6 +26,44 @@ st.caption(
     "columns; the command line `segmint load` takes larger files."
 )
 
+
+def _currency_setting() -> None:
+    """The symbol every page, chart and the PDF put before money; kept in the store with the data."""
+    current = engine.currency()
+    other = "other"
+    options = [*engine.CURRENCY_CHOICES, other]
+    with st.expander(f"Money is shown in {components.plain(current.strip())}", icon=":material/payments:"):
+        with st.form("currency_form", border=False):
+            choice = st.radio(
+                "Currency",
+                options,
+                index=options.index(current) if current in options else len(options) - 1,
+                format_func=lambda c: components.plain(
+                    engine.CURRENCY_CHOICES.get(c, "Other (type it below)")
+                ),
+                horizontal=True,
+                key="currency_choice",
+            )
+            typed = st.text_input(
+                "Other symbol or code",
+                value="" if current in engine.CURRENCY_CHOICES else current,
+                max_chars=engine.MAX_CURRENCY_LENGTH,
+                help=f"At most {engine.MAX_CURRENCY_LENGTH} characters: currency signs, letters, a dot or a "
+                "space (end a code with a space to keep it apart from the number, e.g. 'SEK ').",
+                key="currency_other",
+            )
+            if st.form_submit_button("Save currency", icon=":material/save:"):
+                try:
+                    engine.set_currency_setting(state.cursor(), typed if choice == other else choice)
+                except engine.EngineError as error:
+                    components.show_error(error)
+                else:
+                    st.rerun()
+
+
+if auth.can("upload"):
+    _currency_setting()
+
 cur = state.cursor()
 tab_upload, tab_history, tab_profile, tab_templates = st.tabs(
     [

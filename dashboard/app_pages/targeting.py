@@ -331,9 +331,11 @@ with left:
         format="%d%%",
         key="uplift_share",
     )
-    cost = st.number_input("Cost per send ($)", min_value=0.0, value=0.0, step=0.01, key="uplift_cost")
+    cost = st.number_input(
+        f"Cost per send ({engine.currency().strip()})", min_value=0.0, value=0.0, step=0.01, key="uplift_cost"
+    )
     value = st.number_input(
-        f"Value of one {engine.outcome_event(outcome, kind)} ($)",
+        f"Value of one {engine.outcome_event(outcome, kind)} ({engine.currency().strip()})",
         min_value=0.0,
         value=1.0,
         step=0.5,
@@ -373,7 +375,7 @@ with right:
         choice = "everyone" if plan.everyone_profit > 0 else "no one"
         st.caption(
             f"Targeting does not beat random here, so the peaks of this curve are noise: the choice is between "
-            f"everyone ({fmt_money(plan.everyone_profit)}) and no one ($0). At these prices: **{choice}**."
+            f"everyone ({fmt_money(plan.everyone_profit)}) and no one ({fmt_money(0)}). At these prices: **{choice}**."
         )
 
 st.subheader("The list")

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from dashboard.charts.overview import mark_partial
 from dashboard.charts.theme import PRIMARY, SEGMENT_COLORS, color_map, style
+from engine.money import chart_symbol, hover_money, money_text
 
 GOOD = "#54a24b"
 BAD = "#e45756"
@@ -33,6 +34,15 @@ METRIC_FORMATS: dict[str, tuple[str, str, str]] = {
     "roas": ("ROAS", ".2f", ".2f"),
     "roi": ("ROI", ".0%", ".1%"),
 }
+
+
+def _metric_formats(metric: str) -> tuple[str, str, str, str]:
+    """(label, tick format, hover format, prefix): a "$" in METRIC_FORMATS means money, written with the
+    store's currency symbol as a prefix (d3's own "$" is always a dollar)."""
+    label, tick, hover = METRIC_FORMATS.get(metric, (metric, ",.2f", ",.2f"))
+    if "$" not in tick:
+        return label, tick, hover, ""
+    return label, tick.replace("$", ""), hover.replace("$", ""), chart_symbol()
 
 
 def _floats(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -94,8 +104,8 @@ def roi_bar(metrics: pd.DataFrame, limit: int = 30) -> go.Figure:
             orientation="h",
             marker_color=np.where(data["roi"] >= 0, GOOD, BAD),
             customdata=np.stack([data["spend"], data["revenue"]], axis=1),
-            hovertemplate="%{y}<br>ROI %{x:.1%}<br>Spend $%{customdata[0]:,.0f}<br>"
-            "Revenue $%{customdata[1]:,.0f}<extra></extra>",
+            hovertemplate=f"%{{y}}<br>ROI %{{x:.1%}}<br>Spend {hover_money('customdata[0]')}<br>"
+            f"Revenue {hover_money('customdata[1]')}<extra></extra>",
         )
     )
     fig.add_vline(x=0, line_color="#6b7280", line_width=1)
@@ -134,7 +144,7 @@ def spend_revenue_bubble(metrics: pd.DataFrame) -> go.Figure:
                 opacity=0.85,
             ),
             customdata=np.stack([part["conversions"].fillna(0), part["roi"]], axis=1),
-            hovertemplate="%{text}<br>Spend $%{x:,.0f}<br>Revenue $%{y:,.0f}<br>"
+            hovertemplate=f"%{{text}}<br>Spend {hover_money('x')}<br>Revenue {hover_money('y')}<br>"
             "Conversions %{customdata[0]:,.0f}<br>ROI %{customdata[1]:.1%}<extra></extra>",
         )
     top = float(max(data["spend"].max(), data["revenue"].max()) * 1.05)
@@ -147,8 +157,8 @@ def spend_revenue_bubble(metrics: pd.DataFrame) -> go.Figure:
         hoverinfo="skip",
     )
     fig.update_layout(
-        xaxis=dict(title="Spend", tickprefix="$", separatethousands=True, rangemode="tozero"),
-        yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True, rangemode="tozero"),
+        xaxis=dict(title="Spend", tickprefix=chart_symbol(), separatethousands=True, rangemode="tozero"),
+        yaxis=dict(title="Revenue", tickprefix=chart_symbol(), separatethousands=True, rangemode="tozero"),
     )
     style(fig, "Spend vs revenue (bubble size: conversions)", height=440)
     # legend under the plot: beside it, it squeezed the chart to a sliver in a half-width column
@@ -163,7 +173,7 @@ def trend_chart(
 ) -> go.Figure:
     """One metric over time, one line per group when ``by`` is set (periods where it is missing are gaps);
     partial periods shaded."""
-    label, tick, hover = METRIC_FORMATS.get(metric, (metric, ",.2f", ",.2f"))
+    label, tick, hover, prefix = _metric_formats(metric)
     if trend.empty:
         return empty_figure(f"{label} over time", "No dated campaign rows in this selection")
     data = _floats(trend, [metric])
@@ -179,7 +189,7 @@ def trend_chart(
                 name=group,
                 line=dict(color=colors[group], width=2),
                 marker=dict(size=4),
-                hovertemplate=f"%{{x|%b %d, %Y}}<br>{group}: %{{y:{hover}}}<extra></extra>",
+                hovertemplate=f"%{{x|%b %d, %Y}}<br>{group}: {prefix}%{{y:{hover}}}<extra></extra>",
             )
     else:
         fig.add_scatter(
@@ -189,10 +199,12 @@ def trend_chart(
             name=label,
             line=dict(color=PRIMARY, width=2),
             marker=dict(size=4),
-            hovertemplate=f"%{{x|%b %d, %Y}}<br>%{{y:{hover}}}<extra></extra>",
+            hovertemplate=f"%{{x|%b %d, %Y}}<br>{prefix}%{{y:{hover}}}<extra></extra>",
         )
     fig.update_layout(
-        yaxis=dict(title=label, tickformat=tick, rangemode="tozero"), xaxis_title=None, hovermode="x unified"
+        yaxis=dict(title=label, tickformat=tick, tickprefix=prefix, rangemode="tozero"),
+        xaxis_title=None,
+        hovermode="x unified",
     )
     mark_partial(fig, partial, grain)
     return style(fig, f"{label} over time")
@@ -231,7 +243,7 @@ def channel_mix(channels: pd.DataFrame) -> go.Figure:
 
 def breakdown_bar(frame: pd.DataFrame, dimension: str, metric: str = "roas") -> go.Figure:
     """One metric per value of a campaign dimension (age band, device ...); n/a values left out."""
-    label, tick, hover = METRIC_FORMATS.get(metric, (metric, ",.2f", ",.2f"))
+    label, tick, hover, prefix = _metric_formats(metric)
     name = words(dimension)
     title = f"{label} by {name.lower()}"
     data = _floats(frame, [metric, "spend"])
@@ -250,7 +262,8 @@ def breakdown_bar(frame: pd.DataFrame, dimension: str, metric: str = "roas") -> 
             y=data[metric],
             marker_color=marker,
             customdata=data["spend"],
-            hovertemplate=f"%{{x}}<br>{label} %{{y:{hover}}}<br>Spend $%{{customdata:,.0f}}<extra></extra>",
+            hovertemplate=f"%{{x}}<br>{label} {prefix}%{{y:{hover}}}<br>Spend {hover_money('customdata')}"
+            "<extra></extra>",
         )
     )
     if metric in BREAK_EVEN:
@@ -266,7 +279,9 @@ def breakdown_bar(frame: pd.DataFrame, dimension: str, metric: str = "roas") -> 
         )
     if metric == "roas":
         tick = ".1f"
-    fig.update_layout(yaxis=dict(title=label, tickformat=tick), xaxis=dict(title=name, type="category"))
+    fig.update_layout(
+        yaxis=dict(title=label, tickformat=tick, tickprefix=prefix), xaxis=dict(title=name, type="category")
+    )
     style(fig, title, height=340)
     if metric in BREAK_EVEN:
         fig.update_layout(margin=dict(r=80))  # room for the break-even label beside the plot
@@ -326,7 +341,8 @@ def segment_heatmap(response: pd.DataFrame, value: str = "response_rate") -> go.
     rows = sorted(pivot.index, key=lambda s: (rank.get(str(s), len(rank)), str(s)))
     pivot = pivot.reindex(rows)
     base = data.drop_duplicates("segment").set_index("segment")["base_customers"]
-    fmt = ".1%" if value == "response_rate" else "$,.2f"
+    rate = value == "response_rate"
+    fmt, prefix = (".1%", "") if rate else (",.2f", chart_symbol())
     fig = px.imshow(
         pivot.values,
         x=[str(c) for c in pivot.columns],
@@ -334,16 +350,14 @@ def segment_heatmap(response: pd.DataFrame, value: str = "response_rate") -> go.
         color_continuous_scale="Blues",
         aspect="auto",
     )
-    text = pivot.map(
-        lambda v: "" if pd.isna(v) else (f"{v:.1%}" if value == "response_rate" else f"${v:,.0f}")
-    )
+    text = pivot.map(lambda v: "" if pd.isna(v) else (f"{v:.1%}" if rate else chart_symbol() + f"{v:,.0f}"))
     if pivot.size <= 200:
         fig.update_traces(text=text.values, texttemplate="%{text}")
-    fig.update_traces(hovertemplate=f"%{{y}}<br>%{{x}}<br>%{{z:{fmt}}}<extra></extra>")
+    fig.update_traces(hovertemplate=f"%{{y}}<br>%{{x}}<br>{prefix}%{{z:{fmt}}}<extra></extra>")
     fig.update_layout(
         xaxis=dict(title=None, type="category"),
         yaxis_title=None,
-        coloraxis_colorbar=dict(title=None, tickformat=".0%" if value == "response_rate" else "$,.0f"),
+        coloraxis_colorbar=dict(title=None, tickformat=".0%" if rate else ",.0f", tickprefix=prefix),
     )
     return style(fig, title, height=max(360, 30 * len(pivot.index) + 140))
 
@@ -421,7 +435,7 @@ def pct_text(value: float, digits: int = 1) -> str:
 
 def _money(digits: int):
     def fmt(v: float) -> str:
-        return f"${v:,.{digits}f}" if v >= 0 else f"-${-v:,.{digits}f}"
+        return money_text(v, digits)
 
     return fmt
 

@@ -7,6 +7,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from dashboard.charts.theme import PALETTE, PRIMARY, SEGMENT_COLORS, color_map, style  # noqa: F401
+from engine.money import chart_symbol
 
 # ---------------------------------------------------------------- overview
 
@@ -51,7 +52,7 @@ def revenue_trend(frame: pd.DataFrame, grain: str = "month", partial=()) -> go.F
         name="Net revenue",
         marker_color=PRIMARY,
         marker_opacity=[0.45 if pd.Timestamp(p) in faded else 1.0 for p in frame["period"]],
-        hovertemplate="%{x|%b %d, %Y}<br>$%{y:,.0f}<extra>Revenue</extra>",
+        hovertemplate="%{x|%b %d, %Y}<br>" + chart_symbol() + "%{y:,.0f}<extra>Revenue</extra>",
     )
     fig.add_scatter(
         x=frame["period"],
@@ -63,7 +64,7 @@ def revenue_trend(frame: pd.DataFrame, grain: str = "month", partial=()) -> go.F
         hovertemplate="%{x|%b %d, %Y}<br>%{y:,} orders<extra></extra>",
     )
     fig.update_layout(
-        yaxis=dict(title="Revenue", tickprefix="$", separatethousands=True),
+        yaxis=dict(title="Revenue", tickprefix=chart_symbol(), separatethousands=True),
         yaxis2=dict(
             title="Orders",
             overlaying="y",

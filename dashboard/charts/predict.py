@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.charts.theme import PRIMARY, style
+from engine.money import chart_symbol
 
 ACTUAL = "#374151"
 PREDICTED = PRIMARY
@@ -123,7 +124,9 @@ def risk_band_chart(bands: pd.DataFrame) -> go.Figure:
             customdata=bands["clv"],
             text=[f"{c:,}" for c in bands["customers"]],
             textposition="outside",
-            hovertemplate="%{x}: %{y:,} customers, predicted value $%{customdata:,.0f}<extra></extra>",
+            hovertemplate="%{x}: %{y:,} customers, predicted value "
+            + chart_symbol()
+            + "%{customdata:,.0f}<extra></extra>",
         )
     )
     fig.update_layout(xaxis_title=None, yaxis=dict(title="Customers", rangemode="tozero"), showlegend=False)

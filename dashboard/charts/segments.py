@@ -10,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.charts.theme import PRIMARY, color_map, style
+from engine.money import chart_symbol
 
 # Above this many points the scatter switches to WebGL (as plotly express does).
 WEBGL_THRESHOLD = 1000
@@ -50,7 +51,7 @@ def segment_treemap(summary: pd.DataFrame, size: str = "customers") -> go.Figure
             text=share_text,
             texttemplate="<b>%{label}</b><br>%{customdata[0]:,} customers<br>%{text} of revenue",
             hovertemplate="<b>%{label}</b><br>%{customdata[0]:,} customers (%{customdata[1]:.1f}%)"
-            "<br>$%{customdata[2]:,.0f} revenue (%{customdata[3]:.1f}%)<extra></extra>",
+            "<br>" + chart_symbol() + "%{customdata[2]:,.0f} revenue (%{customdata[3]:.1f}%)<extra></extra>",
             sort=False,
         )
     )
@@ -116,7 +117,9 @@ def score_heatmap(grid: pd.DataFrame, y: str = "f_score") -> go.Figure:
             colorscale="Blues",
             text=table.to_numpy().astype(int),
             texttemplate="%{text:,}",
-            hovertemplate="%{y} %{x}: %{z:,} customers, $%{customdata:,.0f}<extra></extra>",
+            hovertemplate="%{y} %{x}: %{z:,} customers, "
+            + chart_symbol()
+            + "%{customdata:,.0f}<extra></extra>",
             colorbar=dict(title="Customers"),
         )
     )
@@ -181,7 +184,11 @@ def cluster_scatter(
                     [part["customer_id"], part["recency_days"], part["frequency"], part["monetary"]]
                 ),
                 hovertemplate="%{customdata[0]}<br>%{customdata[1]} days since last order<br>"
-                "%{customdata[2]} orders, $%{customdata[3]:,.0f}<extra>" + label + "</extra>",
+                "%{customdata[2]} orders, "
+                + chart_symbol()
+                + "%{customdata[3]:,.0f}<extra>"
+                + label
+                + "</extra>",
             )
         )
     # plain words on the axes; the caption under the chart names the method (principal components)

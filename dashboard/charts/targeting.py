@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.charts.theme import PALETTE, PRIMARY, style
+from engine.money import chart_symbol
 
 RANDOM = "#9ca3af"
 GOOD = "#1b9e77"
@@ -185,7 +186,7 @@ def profit_chart(
     )
     fig.update_layout(
         xaxis=dict(title="Share of the list sent to", tickformat=".0%", range=[0, 1]),
-        yaxis=dict(title="Expected profit", tickprefix="$" if money else None),
+        yaxis=dict(title="Expected profit", tickprefix=chart_symbol() if money else None),
     )
     return style(fig, "Expected profit by how far down the list you send", height=340)
 

@@ -194,6 +194,8 @@ def campaign_roi_takeaway(metrics: pd.DataFrame) -> str:
     spend = float(paid["spend"].sum())
     revenue = float(pd.to_numeric(paid["revenue"], errors="coerce").fillna(0).sum())
     roi = pd.to_numeric(paid["roi"], errors="coerce")
+    if roi.isna().all():
+        return f"Paid campaigns spent {_money(spend)}; the file has no revenue for them, so there is no return to show."
     best = paid.loc[roi.sort_values(ascending=False, kind="mergesort").index[0]]
     losing = int((roi < 0).sum())
     return (

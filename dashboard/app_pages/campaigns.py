@@ -159,9 +159,12 @@ options = load_options(version)
 
 # ---- filters
 with st.container(border=True):
-    f1, f2, f3, f4 = st.columns([1.3, 1.2, 1.6, 1])
+    # no date picker (and no empty column where it would be) for a file without dates
+    dated = bool(options["date_bounds"])
+    *f1, f2, f3, f4 = st.columns([1.3, 1.2, 1.6, 1] if dated else [1.2, 1.6, 1])
+    f1 = f1[0] if f1 else None
     start = end = None
-    if options["date_bounds"]:
+    if dated:
         bounds = options["date_bounds"]
         default = default_dates(bounds)
         picked = f1.date_input(
@@ -297,28 +300,32 @@ metrics = load_metrics(version, "campaign", filters, value)
 
 # ---- best and worst
 best, worst = engine.best_and_worst(metrics, "roi", n=3)
-b_col, w_col = st.columns(2)
 # ROAS is ROI + 1, so the half-width tables leave it out; the full table below has it
 summary_cols = ["campaign_name", "channel", "spend", "revenue", "roi", "cpa"]
 has_roi = metrics["roi"].notna().any()
-with b_col:
-    st.markdown("##### :material/trending_up: Best campaigns by ROI")
-    if not has_roi:
-        st.caption("No campaign has both spend and revenue in this selection, so none can be ranked by ROI.")
-    elif best.empty:
-        st.caption("No campaign earned back its spend (ROI above 0%) in this selection.")
-    else:
-        show_table(best, summary_cols, "best", "best_campaigns_by_roi.csv", "Download best campaigns")
-with w_col:
-    st.markdown("##### :material/trending_down: Campaigns losing money")
-    if not has_roi:
-        st.caption("Without revenue no campaign can be ranked by ROI.")
-    elif worst.empty:
-        st.caption("No campaign lost money (ROI below 0%) in this selection.")
-    else:
-        show_table(
-            worst, summary_cols, "worst", "worst_campaigns_by_roi.csv", "Download campaigns losing money"
-        )
+# without revenue there is no ROI to rank by: the note above says so once, and the charts rank by CPA
+if has_roi or totals.revenue is not None:
+    b_col, w_col = st.columns(2)
+    with b_col:
+        st.markdown("##### :material/trending_up: Best campaigns by ROI")
+        if not has_roi:
+            st.caption(
+                "No campaign has both spend and revenue in this selection, so none can be ranked by ROI."
+            )
+        elif best.empty:
+            st.caption("No campaign earned back its spend (ROI above 0%) in this selection.")
+        else:
+            show_table(best, summary_cols, "best", "best_campaigns_by_roi.csv", "Download best campaigns")
+    with w_col:
+        st.markdown("##### :material/trending_down: Campaigns losing money")
+        if not has_roi:
+            st.caption("Without revenue no campaign can be ranked by ROI.")
+        elif worst.empty:
+            st.caption("No campaign lost money (ROI below 0%) in this selection.")
+        else:
+            show_table(
+                worst, summary_cols, "worst", "worst_campaigns_by_roi.csv", "Download campaigns losing money"
+            )
 no_roi = metrics[metrics["roi"].isna()]
 if has_roi and len(no_roi):
     st.caption(
@@ -346,22 +353,30 @@ tabs = st.tabs(
 
 with tabs[0]:
     if tabs[0].open:
-        left, right = st.columns(2)
-        with left:
+        if not has_roi and metrics["cpa"].notna().any():  # no revenue: rank by what a conversion cost
             share.chart(
-                cc.roi_bar(metrics),
+                cc.cpa_bar(metrics),
                 metrics,
-                "campaigns_roi",
-                f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
-                engine.campaign_roi_takeaway(metrics),
-            )
-        with right:
-            share.chart(
-                cc.spend_revenue_bubble(metrics),
-                metrics,
-                "campaigns_bubble",
+                "campaigns_cpa",
                 f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
             )
+        else:
+            left, right = st.columns(2)
+            with left:
+                share.chart(
+                    cc.roi_bar(metrics),
+                    metrics,
+                    "campaigns_roi",
+                    f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+                    engine.campaign_roi_takeaway(metrics),
+                )
+            with right:
+                share.chart(
+                    cc.spend_revenue_bubble(metrics),
+                    metrics,
+                    "campaigns_bubble",
+                    f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+                )
         st.markdown("##### All campaigns")
         st.caption(
             "Click a column header to sort. Ratios are ratios of totals (not averages of daily ratios); "

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from dashboard.charts.overview import mark_partial
 from dashboard.charts.theme import PRIMARY, SEGMENT_COLORS, color_map, style
-from engine.money import chart_symbol, hover_money, money_text
+from engine.money import chart_symbol, hover_money, money_axis, money_text
 
 GOOD = "#54a24b"
 BAD = "#e45756"
@@ -86,6 +86,33 @@ def empty_figure(title: str, message: str) -> go.Figure:
 
 
 # --------------------------------------------------------------------------- campaigns
+
+
+def cpa_bar(metrics: pd.DataFrame, limit: int = 30) -> go.Figure:
+    """Cost per conversion per campaign as horizontal bars, cheapest on top: the ranking a file with spend
+    and conversions but no revenue can give. Campaigns without spend or conversions are left out."""
+    data = _floats(metrics, ["cpa", "spend", "conversions"])
+    data = data[data["cpa"].notna()].sort_values(["cpa"], kind="mergesort")
+    if data.empty:
+        return empty_figure("Cost per conversion by campaign", "No campaign has both spend and conversions")
+    if len(data) > limit:  # the cheapest and the dearest; the table has every campaign
+        data = pd.concat([data.head(limit // 2), data.tail(limit - limit // 2)])
+    fig = go.Figure(
+        go.Bar(
+            x=data["cpa"],
+            y=[_label(r) for _, r in data.iterrows()],
+            orientation="h",
+            marker_color=PRIMARY,
+            customdata=np.stack([data["spend"], data["conversions"]], axis=1),
+            hovertemplate=f"%{{y}}<br>CPA {hover_money('x', ',.2f')}<br>Spend {hover_money('customdata[0]')}"
+            "<br>Conversions %{customdata[1]:,.0f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis=dict(title="Cost per conversion (CPA) = spend / conversions", **money_axis(",.2f")),
+        yaxis=dict(title=None, automargin=True, autorange="reversed"),
+    )
+    return style(fig, "Cost per conversion by campaign", height=max(320, 26 * len(data) + 110))
 
 
 def roi_bar(metrics: pd.DataFrame, limit: int = 30) -> go.Figure:

@@ -74,3 +74,19 @@ def test_an_ad_export_without_revenue_ranks_campaigns_by_cost_per_conversion(kag
     assert [str(y) for y in bars["y"]] == [str(c) for c in expected.index]  # cheapest first
     assert _values(bars["x"]) == pytest.approx(expected.tolist(), rel=1e-9)
     assert cpa["layout"]["xaxis"]["tickprefix"] == "$"
+
+
+def test_the_roi_takeaway_says_there_is_no_revenue_instead_of_failing():
+    metrics = pd.DataFrame(
+        {
+            "campaign_name": ["916", "936"],
+            "spend": [100.0, 50.5],
+            "revenue": [None, None],
+            "roi": [None, None],
+        }
+    ).astype({"revenue": "Float64", "roi": "Float64"})
+    sentence = engine.campaign_roi_takeaway(metrics)
+    assert (
+        sentence
+        == "Paid campaigns spent $150; the file has no revenue for them, so there is no return to show."
+    )

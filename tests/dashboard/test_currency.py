@@ -121,3 +121,32 @@ def test_pages_show_the_store_currency(app_db):
     assert "£" in prefixes and "$" not in prefixes
     hovers = [t.get("hovertemplate", "") for s in specs for t in s["data"]]
     assert any("£" in h for h in hovers) and not any("$" in h for h in hovers)
+
+
+def test_the_data_page_sets_the_currency_for_every_page(app_db):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(DATA_PAGE.removeprefix("dashboard/"))
+    at.run()
+    assert not at.exception
+    at.radio(key="currency_choice").set_value("other")
+    at.text_input(key="currency_other").set_value("<b>")
+    at.button[[b.label for b in at.button].index("Save currency")].click().run()
+    assert "use currency signs, letters, a dot or a space only" in " ".join(e.value for e in at.error)
+    assert engine.currency_setting(engine.connect(app_db)) == "$"
+    at.radio(key="currency_choice").set_value("€")
+    at.button[[b.label for b in at.button].index("Save currency")].click().run()
+    assert not at.exception
+    assert engine.currency_setting(engine.connect(app_db)) == "€"
+    assert at.expander[0].label.startswith("Money is shown in €")
+
+
+def test_the_story_and_pdf_headlines_use_the_store_currency(sample_copy):
+    _, con = sample_copy
+    engine.set_currency_setting(con, "£")
+    story = contextvars.copy_context().run(engine.build_story, con)
+    values = [h.value for s in story.sections for h in s.headlines]
+    money = [v for v in values if "£" in v]
+    assert len(money) >= 3 and not any("$" in v for v in values)
+    takeaways = [c.takeaway for s in story.sections for c in s.charts]
+    assert any("£" in t for t in takeaways) and not any("$" in t for t in takeaways)

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from dashboard.charts.overview import mark_partial
 from dashboard.charts.literal import escape
+from dashboard.charts.overview import mark_partial
 from dashboard.charts.theme import PRIMARY, SEGMENT_COLORS, color_map, style
 
 GOOD = "#54a24b"

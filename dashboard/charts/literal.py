@@ -66,7 +66,8 @@ def _map(value, change):
         if all(v is None for v in new):
             return None
         return type(value)(
-            v if n is None else _merge(v, n) if isinstance(v, dict) else n for v, n in zip(value, new, strict=True)
+            v if n is None else _merge(v, n) if isinstance(v, dict) else n
+            for v, n in zip(value, new, strict=True)
         )
     if isinstance(value, dict):
         changed = {}
@@ -110,7 +111,9 @@ def _merge(base: dict, changes: dict | None) -> dict:
         return base
     out = dict(base)
     for key, value in changes.items():
-        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        out[key] = (
+            _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
     return out
 
 

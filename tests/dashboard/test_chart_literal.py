@@ -154,3 +154,10 @@ def test_a_picture_shows_the_name_and_no_link(hostile_frames):
     assert not re.search(r"<a\b[^>]*evil\.example", svg)  # no link ...
     drawn = "".join(ElementTree.fromstring(svg).itertext())
     assert f"{LINK} ({ITALIC})" in drawn  # ... but the name and id in plain characters
+
+
+def test_every_chart_reaches_the_page_through_the_share_layer():
+    """Only dashboard/share.py calls st.plotly_chart, so every chart a page shows passes the escaping walk."""
+    root = Path(__file__).resolve().parents[2] / "dashboard"
+    callers = [p.relative_to(root).as_posix() for p in root.rglob("*.py") if "plotly_chart(" in p.read_text()]
+    assert callers == ["share.py"]

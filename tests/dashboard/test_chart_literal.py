@@ -161,3 +161,13 @@ def test_every_chart_reaches_the_page_through_the_share_layer():
     root = Path(__file__).resolve().parents[2] / "dashboard"
     callers = [p.relative_to(root).as_posix() for p in root.rglob("*.py") if "plotly_chart(" in p.read_text()]
     assert callers == ["share.py"]
+
+
+def test_a_plotly_express_chart_is_covered_without_help():
+    """A chart nobody taught to escape (plotly express writes group names into its hover template)."""
+    import plotly.express as px
+
+    frame = pd.DataFrame({"column": [LINK, STYLED], "share": [0.1, 0.2], "group": [LINK, BOLD]})
+    fig = literal.literal_figure(px.bar(frame, x="column", y="share", color="group"))
+    text = assert_no_markup_from_data(fig)
+    assert html.escape(LINK, quote=False) in text and html.escape(STYLED, quote=False) in text

@@ -178,7 +178,7 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
-def _recommend(argv: list[str]) -> int:
+def _recommend(argv: list[str], con: store.Connection | None = None) -> int:
     """``segmint recommend``: every customer's top N as CSV, from the same stored model as the page."""
     from engine import recommend
     from engine.export import to_csv_bytes
@@ -203,7 +203,7 @@ def _recommend(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="the CSV file to write ('-' for standard output)")
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(argv)
-    con = store.connect(args.db)
+    con = con if con is not None else store.connect(args.db)
 
     shown = {"step": -1}
 
@@ -241,6 +241,42 @@ def _user(argv: list[str]) -> int:
     return user_command(argv)
 
 
+def _report(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.report import report_command
+
+    return report_command(argv, con)
+
+
+def _uplift(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.uplift import uplift_command
+
+    return uplift_command(argv, con)
+
+
+def _predict(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.predict import predict_command
+
+    return predict_command(argv, con)
+
+
+def _audience(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.audience import audience_command
+
+    return audience_command(argv, con)
+
+
+# The commands a running dashboard runs for the command line while it holds the store (engine.inbox), each
+# on a cursor of the dashboard's connection; `load` hands over its file itself, the others only read.
+SERVED = {
+    "load": load_command,
+    "report": _report,
+    "recommend": _recommend,
+    "predict": _predict,
+    "uplift": _uplift,
+    "audience": _audience,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help", "help"):
@@ -257,24 +293,13 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "user":
             return _user(rest)
-        if command == "recommend":
-            return _recommend(rest)
-        if command == "report":
-            from engine.report import report_command
+        if command in SERVED:
+            try:
+                return SERVED[command](rest)
+            except StoreBusyError as busy:  # a running dashboard holds the store: it runs the command
+                from engine import inbox
 
-            return report_command(rest)
-        if command == "uplift":
-            from engine.uplift import uplift_command
-
-            return uplift_command(rest)
-        if command == "predict":
-            from engine.predict import predict_command
-
-            return predict_command(rest)
-        if command == "audience":
-            from engine.audience import audience_command
-
-            return audience_command(rest)
+                return inbox.hand_over_command(command, rest, busy)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

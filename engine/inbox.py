@@ -43,7 +43,7 @@ from typing import IO
 from engine.errors import ConcurrentChangeError, EngineError, StoreBusyError
 from engine.store import db_path
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 DEFAULT_WAIT_SECONDS = 6 * 3600.0
 PICKUP_ENV = "SEGMINT_INBOX_TIMEOUT"
 DEFAULT_PICKUP_SECONDS = 30.0

@@ -25,7 +25,9 @@ segmint report pdf --out FILE [--from DATE --to DATE]   the story of the data as
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
 segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target
 segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk
-segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE] | --list   audience file"""
+segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE] | --list   audience file
+While the dashboard runs it holds the store: load, report, recommend, predict, uplift and audience are then
+run by the dashboard for you (same output, --out file and exit code; see README "Nightly loads")."""
 
 
 def _run(argv: list[str]) -> int:

@@ -374,8 +374,12 @@ def _run_job(job: Path, command: str, argv: list[str], runner: Callable[[str, li
             code = 2
         finally:
             _local.stdout = _local.stderr = None
-    (job / "result.partial").write_text(json.dumps({"exit_code": code}), encoding="utf-8")
-    os.replace(job / "result.partial", job / "result.json")
+    try:
+        (job / "result.partial").write_text(json.dumps({"exit_code": code}), encoding="utf-8")
+        os.replace(job / "result.partial", job / "result.json")
+    except OSError:  # the command line stopped waiting (Ctrl-C) and removed the request
+        _log.info("segmint %s from the inbox: %s finished after its caller left", command, job.name)
+        return
     _log.info("segmint %s from the inbox: %s (exit code %s)", command, job.name, code)
 
 
@@ -386,7 +390,6 @@ def run_pending(
     (the command's own code); returns the threads. Requests of another OS user, for an unknown command,
     or with an ``--out`` outside their folder are refused with a message in their result."""
     started = []
-    _route_prints()
     for spec in sorted(inbox_dir(store_file).glob("*/job.json")):
         job = spec.parent
         if (job / "started").exists() or (job / "result.json").exists():
@@ -407,6 +410,7 @@ def run_pending(
             )
             (job / "result.json").write_text(json.dumps({"exit_code": 2}), encoding="utf-8")
             continue
+        _route_prints()
         thread = threading.Thread(
             target=_run_job, args=(job, command, argv, runner), name=f"segmint-{command}", daemon=True
         )

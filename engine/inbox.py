@@ -143,9 +143,15 @@ def _redirect_out(command: str, argv: Sequence[str], job: Path) -> tuple[list[st
     return argv, inside, given
 
 
-def _new_job(store_file: Path) -> Path:
+def _new_job(store_file: Path, busy: StoreBusyError) -> Path:
     job = inbox_dir(store_file) / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    job.mkdir(mode=0o700)
+    try:
+        job.mkdir(mode=0o700)
+    except PermissionError as error:
+        raise StoreBusyError(
+            f"{busy} The dashboard that holds it runs as another user, so it takes no requests from this "
+            f"one: run the command as the user the dashboard runs as."
+        ) from error
     return job
 
 
@@ -260,7 +266,7 @@ def hand_over(
     pid = watching_server(store_file)
     if pid is None:
         raise busy
-    job = _new_job(store_file)
+    job = _new_job(store_file, busy)
     try:
         _submit(job, "load", _job_argv(args, job))
         print(f"The dashboard (process {pid}) has the store open: it is loading the file now.", flush=True)
@@ -284,7 +290,7 @@ def hand_over_command(
     pid = watching_server(store_file)
     if pid is None:
         raise busy
-    job = _new_job(store_file)
+    job = _new_job(store_file, busy)
     try:
         job_argv, inside, given = _redirect_out(command, argv, job)
         _submit(job, command, job_argv)

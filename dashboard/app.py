@@ -67,7 +67,7 @@ with st.sidebar:
     st.markdown("### :material/donut_large: Segmint")
     counts = state.table_counts(version)
     st.caption(
-        f"{counts['customers']:,} customers · {counts['orders']:,} order lines · "
+        f"{state.customer_count(version):,} customers · {counts['orders']:,} order lines · "
         f"{counts['products']:,} products · data version {version}"
     )
     views.restore_from_url(state.date_bounds(version))  # a shared link's filters, once

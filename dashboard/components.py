@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 import secrets
@@ -146,8 +147,9 @@ def keep_state(*keys: str, **defaults) -> None:
 
 def no_data(what: str, table: str) -> None:
     """Empty state: says what is missing and where to add it."""
+    article = "an" if table[:1].lower() in "aeiou" else "a"  # "an orders file", "a campaigns file"
     st.info(
-        f"No {what} yet. Upload a **{table}** file on the **Data** page to see this.",
+        f"No {what} yet. Upload {article} **{table}** file on the **Data** page to see this.",
         icon=":material/upload_file:",
     )
 
@@ -269,6 +271,14 @@ def fmt_money_short(value: float | None) -> str:
 
 def fmt_int(value: float | None) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:,.0f}"
+
+
+def fmt_small(value: float, low: float, high: float) -> tuple[str, str, str]:
+    """Three small numbers (an estimate and its interval) with one shared number of decimals, enough for
+    two significant digits of the largest: 0.00032 (0.00006 to 0.00060), never 6.08e-05."""
+    largest = max((abs(v) for v in (value, low, high) if v and math.isfinite(v)), default=0.0)
+    decimals = max(0, 1 - math.floor(math.log10(largest))) if largest else 2
+    return tuple(f"{v:.{decimals}f}" for v in (value, low, high))
 
 
 def fmt_pct(value: float | None, digits: int = 1) -> str:

@@ -68,6 +68,12 @@ def table_counts(version: int) -> dict[str, int]:
     return engine.table_counts(cursor())
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def customer_count(version: int) -> int:
+    """Customers in the customers table, orders and interactions together (the sidebar's count)."""
+    return engine.customer_count(cursor())
+
+
 CLUSTER_SETTINGS = "segments_cluster_settings"
 
 

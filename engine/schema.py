@@ -10,6 +10,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+# Variant names taken as the control, in this order of preference. Names are compared after lower-casing
+# and turning runs of spaces, dashes, dots and underscores into one space ("No E-Mail" -> "no e mail").
+# The one list of control names in Segmint.
+CONTROL_NAMES: tuple[str, ...] = (
+    "control",
+    "ctrl",
+    "no e-mail",
+    "no email",
+    "no mail",
+    "holdout",
+    "hold-out",
+    "baseline",
+    "none",
+    "original",
+    "a",
+)
+
 # Kinds decide how a source column is parsed and validated.
 #   id        text identifier, trimmed; empty -> missing
 #   text      free text, trimmed
@@ -689,6 +706,7 @@ def safe_column_name(header: str, taken: set[str] | None = None) -> str:
 
 __all__ = [
     "KINDS",
+    "CONTROL_NAMES",
     "Field",
     "Table",
     "TABLES",

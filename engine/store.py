@@ -16,6 +16,7 @@ aside and the store opens at its last checkpoint. Both leave a warning the app s
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import json
@@ -187,6 +188,7 @@ def connect(path: str | os.PathLike | None = None, *, shared: bool = True, locke
             raise
         if shared:
             _connections[key] = con
+            _close_at_exit()
             if locked:
                 _unlocked.discard(key)
             else:
@@ -359,15 +361,36 @@ def clear_recovery_warning(con: Connection) -> None:
 
 
 def close_all() -> None:
-    """Close every shared connection of this process (tests and the CLI use it)."""
+    """Close every shared connection of this process (tests and the CLI use it; also run at exit).
+
+    Each store is checkpointed first: DuckDB folds its write-ahead log into the file only when the last
+    cursor on it is gone, and a process that stops while a thread still holds a cursor (the dashboard's
+    inbox watcher, Streamlit's cached connection on Ctrl+C) would otherwise leave the log behind, and the
+    next start would take an ordinary stop for a crash. A checkpoint that cannot run (a write still under
+    way) leaves the log, and the next start rightly replays it and warns.
+    """
     with _process_lock:
         for con in _connections.values():
+            try:
+                con.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass
             try:
                 con.close()
             except duckdb.Error:
                 pass
         _connections.clear()
         _unlocked.clear()
+
+
+_exit_hook = threading.Event()
+
+
+def _close_at_exit() -> None:
+    """Register ``close_all`` to run when the process ends normally (once per process)."""
+    if not _exit_hook.is_set():
+        _exit_hook.set()
+        atexit.register(close_all)
 
 
 def ensure_schema(con: Connection) -> None:
@@ -611,6 +634,22 @@ def table_counts(con: Connection) -> dict[str, int]:
     return {name: row_count(con, name) for name in TABLES}
 
 
+def customer_count(con: Connection) -> int:
+    """Distinct customers the store knows of: the customers table's, and those that only appear in orders
+    (an invoice log comes without a customers table) or in interactions (a ratings file); guests (no id)
+    are not customers."""
+    return int(
+        con.execute(
+            """
+            SELECT count(DISTINCT customer_id) FROM (
+                SELECT customer_id FROM customers UNION ALL SELECT customer_id FROM orders
+                UNION ALL SELECT customer_id FROM interactions
+            ) WHERE customer_id IS NOT NULL
+            """
+        ).fetchone()[0]
+    )
+
+
 def is_sample_data(con: Connection) -> bool:
     """True while every non-empty canonical table still holds only the bundled sample data."""
     return get_meta(con, "sample_loaded") == "1" and get_meta(con, "user_data") != "1"
@@ -850,6 +889,7 @@ __all__ = [
     "extra_columns",
     "row_count",
     "table_counts",
+    "customer_count",
     "is_sample_data",
     "result_key",
     "get_result",

@@ -258,7 +258,11 @@ candidates = [
     Kpi("CPA", fmt_money(totals.cpa, 2), help=f"Cost per acquisition: spend / conversions, {COST_RULE}.")
     if "cpa" in available
     else None,
-    Kpi("CTR", fmt_pct(totals.ctr, 2), help="Click-through rate: clicks / impressions, every row.")
+    Kpi(
+        "CTR",
+        "n/a" if totals.ctr is None else cc.pct_text(totals.ctr, 2),
+        help="Click-through rate: clicks / impressions, every row.",
+    )
     if "ctr" in available
     else None,
     Kpi("CPC", fmt_money(totals.cpc, 2), help=f"Cost per click: spend / clicks, {COST_RULE}.")

@@ -301,6 +301,12 @@ def persona_words(persona: engine.SegmentPersona) -> str:
     return text + "."
 
 
+def known_columns(frame: pd.DataFrame, columns: list[str], optional=("category", "price")) -> list[str]:
+    """``columns`` without the optional catalogue ones that are empty on every row (an invoice log has no
+    categories or list prices): a column of "None" says nothing and takes the product name's room."""
+    return [c for c in columns if c not in optional or (c in frame and frame[c].notna().any())]
+
+
 def why_text(row: pd.Series, verb: str) -> str:
     if row["fallback"] and row["reason"] == "best-sellers while the model trains":
         return "Best-seller, shown while the model trains"
@@ -427,7 +433,7 @@ def customer_view(
             format="%.2f",
             help="What the rating model (Surprise SVD) expects this customer to rate the product.",
         )
-    st.dataframe(shown[columns], hide_index=True, width="stretch", column_config=config)
+    st.dataframe(shown[known_columns(shown, columns)], hide_index=True, width="stretch", column_config=config)
     components.csv_download(
         shown.drop(columns=["because_similarity", "score", "cold_item"], errors="ignore"),
         f"recommendations_{customer}",
@@ -443,9 +449,12 @@ def customer_view(
             st.dataframe(
                 # a rating column only where customers rate; for purchases it would be a made-up number
                 history[
-                    ["name", "category"]
-                    + (["rating"] if history["explicit"].any() else [])
-                    + ["affinity", "events", "last_at"]
+                    known_columns(
+                        history,
+                        ["name", "category"]
+                        + (["rating"] if history["explicit"].any() else [])
+                        + ["affinity", "events", "last_at"],
+                    )
                 ],
                 hide_index=True,
                 width="stretch",
@@ -471,8 +480,13 @@ def customer_view(
                 },
             )
     with right:
-        if not history.empty:
+        if not history.empty and (history["category"].notna().any() or recs["category"].notna().any()):
             share.chart(charts_recommend.category_mix_chart(history, recs), history, "rec_category_mix")
+        elif not history.empty:
+            st.caption(
+                "No product categories to compare what they chose with what we suggest: load a products file "
+                "with a category column on the Data page."
+            )
 
 
 def evaluation_view(
@@ -614,7 +628,7 @@ def similar_view(version: int, model: engine.RankingModel) -> None:
     left, right = st.columns([1, 1])
     with left:
         st.dataframe(
-            near[["name", "category", "similarity", "ratings"]],
+            near[known_columns(near, ["name", "category", "similarity", "ratings"])],
             hide_index=True,
             width="stretch",
             column_config={

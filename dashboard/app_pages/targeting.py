@@ -262,7 +262,9 @@ kpi_row(
         Kpi(
             "Better than random?",
             "Yes" if evaluation.beats_random else "No",
-            f"Qini {evaluation.qini_coefficient:.3g} ({evaluation.qini_low:.3g} to {evaluation.qini_high:.3g})",
+            "Qini {} ({} to {})".format(
+                *components.fmt_small(evaluation.qini_coefficient, evaluation.qini_low, evaluation.qini_high)
+            ),
             help="Qini coefficient: the area between the Qini curve and random targeting, per unit, with a 95% "
             f"bootstrap interval (units resampled within each arm). AUUC {evaluation.auuc:.4g} against "
             f"{evaluation.auuc_random:.4g} at random.",

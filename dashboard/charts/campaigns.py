@@ -287,7 +287,7 @@ def funnel_chart(funnel: pd.DataFrame) -> go.Figure:
     for group in groups:
         part = data[data["group"] == group]
         text = [
-            f"{v:,.0f}" + ("" if pd.isna(c) else f" ({c:.1%} of previous)")
+            f"{v:,.0f}" + ("" if pd.isna(c) else f" ({pct_text(c, 1)} of previous)")
             for v, c in zip(part["value"].fillna(0), part["step_conversion"], strict=True)
         ]
         fig.add_bar(
@@ -409,6 +409,16 @@ COLUMN_KINDS: dict[str, str] = {
 }
 
 
+def pct_text(value: float, digits: int = 1) -> str:
+    """A share as a percentage with at least two significant digits: ad click-through rates are often
+    below 0.1%, and "0.02%" for every campaign (or "0.0% of previous" in the funnel) hides 0.018% vs 0.024%.
+    Adds at most four decimals; zero stays "0.0%"."""
+    shown = digits
+    if value and np.isfinite(value):
+        shown = min(digits + 4, max(digits, 1 - int(np.floor(np.log10(abs(value) * 100)))))
+    return f"{value * 100:.{shown}f}%"
+
+
 def _money(digits: int):
     def fmt(v: float) -> str:
         return f"${v:,.{digits}f}" if v >= 0 else f"-${-v:,.{digits}f}"
@@ -421,8 +431,8 @@ _FORMATTERS = {
     "money2": _money(2),
     "count": "{:,.0f}".format,
     "pct1": "{:.1%}".format,
-    "pct2": "{:.2%}".format,
-    "pct3": "{:.3%}".format,
+    "pct2": lambda v: pct_text(v, 2),
+    "pct3": lambda v: pct_text(v, 3),
     "spct": "{:+.1%}".format,
     "pts": lambda v: f"{v * 100:+.2f} pts",
     "ratio": "{:.2f}".format,

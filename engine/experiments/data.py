@@ -10,24 +10,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine.errors import InsufficientDataError, SchemaError
+from engine.schema import CONTROL_NAMES
 from engine.store import Connection, extra_columns, quote_ident
 
-# Variant names taken as the control, in this order of preference. Names are compared after lower-casing
-# and turning runs of spaces, dashes, dots and underscores into one space ("No E-Mail" -> "no e mail").
-# The one list of control names in Segmint.
-CONTROL_NAMES: tuple[str, ...] = (
-    "control",
-    "ctrl",
-    "no e-mail",
-    "no email",
-    "no mail",
-    "holdout",
-    "hold-out",
-    "baseline",
-    "none",
-    "original",
-    "a",
-)
+# The one list of control names lives with the canonical tables (the upload's mapping reads it too).
 
 # Words that make an extra column look like an outcome (listed first on the page); any 0/1 or numeric
 # column can still be chosen.

@@ -10,7 +10,7 @@ from typing import Any
 from engine.errors import SchemaError
 from engine.ingest.model import DATE_FORMATS, PRESELECT_SCORE, SAMPLE_ROWS, Mapping, StagedUpload
 from engine.ingest.parse import _FALSE, _TRUE, _number_expr, _text
-from engine.schema import Field, Table, get_table, looks_like_id, normalize_header
+from engine.schema import CONTROL_NAMES, Field, Table, get_table, looks_like_id, normalize_header
 from engine.store import Connection, quote_ident, quote_literal
 
 
@@ -381,6 +381,8 @@ def suggest_mapping(con: Connection, staged: StagedUpload, table: str) -> Mappin
         if score >= PRESELECT_SCORE:
             mapping.columns[fname] = col
             mapping.confidence[fname] = how
+    if spec.name == "experiments" and "variant" not in mapping.suggestions:
+        _variant_from_control_name(con, staged, mapping, profiles, used)
     _orders_rules(con, staged, spec, mapping, profiles)
     for fname, suggestion in mapping.suggestions.items():
         _formats_from_content(staged, spec.field(fname), profiles[suggestion["column"]], mapping)
@@ -390,6 +392,52 @@ def suggest_mapping(con: Connection, staged: StagedUpload, table: str) -> Mappin
             mapping.questions.append(_ambiguous_question(col, fname))
     mapping.extras = [c for c in staged.columns if c not in mapping.columns.values()]
     return mapping
+
+
+#: A column of at most this many labels may hold an experiment's variants.
+MAX_VARIANT_LABELS = 20
+
+
+def _control_word(value: str) -> str | None:
+    """The control name (``CONTROL_NAMES``) that ``value`` is, compared as the Experiments page compares
+    them (case, and runs of spaces, dashes, dots and underscores, ignored), or None."""
+    normal = re.sub(r"[\s\-_.]+", " ", value.strip().lower()).strip()
+    return next((c for c in CONTROL_NAMES if re.sub(r"[\s\-_.]+", " ", c).strip() == normal), None)
+
+
+def _variant_from_control_name(
+    con: Connection, staged: StagedUpload, mapping: Mapping, profiles, used
+) -> None:
+    """A hint for ``variant`` from content: a text column of a few labels, one of them a control name
+    ("No E-Mail" in the MineThatData test's ``segment`` column). Content only, so a hint (0.5), never
+    preselected."""
+    for col in staged.columns:
+        prof = profiles[col]
+        if col in used or not 2 <= prof.distinct <= MAX_VARIANT_LABELS or prof.share_numeric >= 0.5:
+            continue
+        labels = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT trim({quote_ident(col)}) FROM {quote_ident(staged.source_relation)} "
+                f"WHERE nullif(trim({quote_ident(col)}), '') IS NOT NULL LIMIT {MAX_VARIANT_LABELS + 1}"
+            ).fetchall()
+        ]
+        if len(labels) > MAX_VARIANT_LABELS:
+            continue
+        control = next((label for label in sorted(labels) if _control_word(label)), None)
+        if control is None:
+            continue
+        mapping.suggestions["variant"] = {
+            "column": col,
+            "score": 0.5,
+            "evidence": [
+                "no header evidence: content only",
+                f"holds {control!r}, a usual name for the control group",
+                *prof.evidence,
+            ],
+        }
+        used.add(col)
+        return
 
 
 def _ambiguous_question(column: str, fname: str) -> str:

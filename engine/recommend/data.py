@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from engine.errors import EngineError, InsufficientDataError
-from engine.store import Connection
+from engine.store import Connection, compute_once, put_result_sql, quote_ident, result_table
 
 #: Weight of an implicit event whose ``weight`` column is empty, by lower-cased ``event_type``.
 #: Events of any other type count 1. A purchase in the orders table counts ``EVENT_WEIGHTS["purchase"]``
@@ -467,6 +467,69 @@ def check_enough(frame: pd.DataFrame) -> None:
         )
 
 
+#: Extra columns of ``orders`` that name the product on each line (an invoice log's ``Description``, a
+#: shop's line item name), in order of preference: the product's most frequent one names it wherever the
+#: products table gives no name. Override with ``product_catalogue(..., name_columns=...)``.
+ORDER_LINE_NAME_COLUMNS: tuple[str, ...] = (
+    "product_name",
+    "description",
+    "lineitem_name",
+    "item_name",
+    "product_title",
+    "product_description",
+    "item_description",
+)
+
+
+def product_catalogue(con: Connection, name_columns: Sequence[str] = ORDER_LINE_NAME_COLUMNS) -> str:
+    """Name of the stored table ``product_id, name, category, price`` (one row per product, once per data
+    version): the products table, and for every product it does not name, the name its order lines give
+    most often (ties: the first alphabetically) from the first of ``name_columns`` that ``orders`` has.
+
+    An invoice log such as UCI Online Retail carries each product's description on every line and comes
+    with no products table; without this every list would show bare stock codes.
+    """
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' "
+            "AND table_name = 'orders'"
+        ).fetchall()
+    }
+    column = next((c for c in name_columns if c in present), None)
+    params = {"order_name_column": column}
+    lines = (
+        f"""
+        SELECT product_id, name FROM (
+            SELECT product_id, trim(CAST({quote_ident(column)} AS VARCHAR)) AS name, count(*) AS lines
+            FROM orders
+            WHERE product_id IS NOT NULL AND nullif(trim(CAST({quote_ident(column)} AS VARCHAR)), '') IS NOT NULL
+            GROUP BY ALL
+        ) QUALIFY row_number() OVER (PARTITION BY product_id ORDER BY lines DESC, name) = 1
+        """
+        if column
+        else "SELECT CAST(NULL AS VARCHAR) AS product_id, CAST(NULL AS VARCHAR) AS name WHERE false"
+    )
+    sql = f"""
+        WITH listed AS (
+            SELECT product_id, any_value(name) AS name, any_value(category) AS category,
+                   any_value(price) AS price
+            FROM products WHERE product_id IS NOT NULL GROUP BY product_id
+        ), lines AS ({lines})
+        SELECT coalesce(p.product_id, o.product_id) AS product_id, coalesce(p.name, o.name) AS name,
+               p.category, p.price
+        FROM listed p FULL OUTER JOIN lines o ON o.product_id = p.product_id
+        """
+
+    def find() -> str | None:
+        return result_table(con, "product_catalogue", params)
+
+    def compute() -> str:
+        return put_result_sql(con, "product_catalogue", params, sql, order_by="product_id")
+
+    return compute_once(con, "product_catalogue", params, find, compute)
+
+
 def customer_history(
     con: Connection,
     customer_id: str,
@@ -507,9 +570,7 @@ def customer_history(
         SELECT h.product_id, coalesce(p.name, h.product_id) AS name, p.category, p.price, h.rating,
                h.explicit, h.affinity, h.events, h.weight, h.last_at
         FROM ({query.sql}) h
-        LEFT JOIN (SELECT product_id, any_value(name) AS name, any_value(category) AS category,
-                          any_value(price) AS price FROM products GROUP BY product_id) p
-          ON p.product_id = h.product_id
+        LEFT JOIN {quote_ident(product_catalogue(con))} p ON p.product_id = h.product_id
         ORDER BY h.affinity DESC, h.last_at DESC NULLS LAST, h.product_id
         """,
         query.params,
@@ -525,6 +586,8 @@ __all__ = [
     "training_frame",
     "training_data",
     "customer_history",
+    "product_catalogue",
+    "ORDER_LINE_NAME_COLUMNS",
     "check_enough",
     "sample_customers",
     "as_moment",

@@ -98,6 +98,8 @@ class RankingModel:
     item_ids_ : product ids, most chosen first (ties by product_id); the fixed tie-break of every ranking.
     item_counts_ : customers who chose each product.
     seen_indptr_, seen_items_ : CSR of each customer's training products (never suggested again).
+    liked_indptr_, liked_items_ : CSR of the ones with a positive affinity (a product returned in full is
+        seen but not liked): the products an explanation may name.
     cold_items_ : products scored without their own evidence (SVD's rule for rarely rated products).
     """
 
@@ -158,6 +160,10 @@ class RankingModel:
         self.item_counts_ = inter.item_counts
         self.seen_indptr_ = inter.seen.indptr.astype(np.int64)
         self.seen_items_ = inter.seen.indices.astype(np.int64)
+        liked = inter.affinity.copy()
+        liked.eliminate_zeros()
+        self.liked_indptr_ = liked.indptr.astype(np.int64)
+        self.liked_items_ = liked.indices.astype(np.int64)
         self.cold_items_ = np.zeros(len(inter.item_ids), dtype=bool)
 
     def _prepare_lookups(self) -> None:
@@ -439,8 +445,11 @@ class RankingModel:
         return frame
 
     def _liked_history(self, row: int) -> np.ndarray:
-        """The customer's training products that may explain a pick (all chosen ones by default)."""
-        return self.seen_items_[self.seen_indptr_[row] : self.seen_indptr_[row + 1]]
+        """The customer's training products that may explain a pick: those with a positive affinity (a
+        product bought and returned in full explains nothing: "because you bought" it would be untrue)."""
+        if getattr(self, "liked_indptr_", None) is None:  # a model without affinities: every chosen one
+            return self.seen_items_[self.seen_indptr_[row] : self.seen_indptr_[row + 1]]
+        return self.liked_items_[self.liked_indptr_[row] : self.liked_indptr_[row + 1]]
 
     def _explanations(self, rows: np.ndarray, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each pick, the customer's history product most alike to it (cosine of ``item_vectors``),
@@ -1300,6 +1309,8 @@ class Blend(RankingModel):
     def _copy_catalogue(self) -> None:
         for name in ("user_ids_", "item_ids_", "item_counts_", "seen_indptr_", "seen_items_", "cold_items_"):
             setattr(self, name, getattr(self.base_, name))
+        for name in ("liked_indptr_", "liked_items_"):
+            setattr(self, name, getattr(self.base_, name, None))
         top = float(self.item_counts_.max()) if len(self.item_counts_) else 0.0
         self.popularity_ = (
             np.log1p(self.item_counts_) / np.log1p(top) if top > 0 else np.zeros(len(self.item_counts_))

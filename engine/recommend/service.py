@@ -24,6 +24,7 @@ from engine.recommend.data import (
     TrainingData,
     _no_progress,
     as_moment,
+    product_catalogue,
     sample_customers,
     training_data,
 )
@@ -712,8 +713,10 @@ def start_training(
 
 # ----------------------------------------------------------------------------------------- reading lists
 
-_PRODUCTS_SQL = """(SELECT product_id, any_value(name) AS name, any_value(category) AS category,
-                           any_value(price) AS price FROM products GROUP BY product_id)"""
+
+def _products(con: Connection) -> str:
+    """The catalogue to join lists to: the products table, named from order lines where it has no name."""
+    return quote_ident(product_catalogue(con))
 
 
 def customer_recommendations(con: Connection, table: str, customer_id: str) -> pd.DataFrame:
@@ -731,8 +734,8 @@ def customer_recommendations(con: Connection, table: str, customer_id: str) -> p
                r.predicted_rating, r.model, r.fallback, r.reason, r.cold_item, r.because_product_id,
                coalesce(b.name, r.because_product_id) AS because_name, r.because_similarity
         FROM {quote_ident(table)} r
-        LEFT JOIN {_PRODUCTS_SQL} p ON p.product_id = r.product_id
-        LEFT JOIN {_PRODUCTS_SQL} b ON b.product_id = r.because_product_id
+        LEFT JOIN {_products(con)} p ON p.product_id = r.product_id
+        LEFT JOIN {_products(con)} b ON b.product_id = r.because_product_id
         WHERE r.customer_id = ?
         ORDER BY r.rank
         """,
@@ -801,7 +804,7 @@ def best_seller_list(
                'popular' AS model, true AS fallback, 'best-sellers while the model trains' AS reason,
                false AS cold_item, CAST(NULL AS VARCHAR) AS because_product_id,
                CAST(NULL AS VARCHAR) AS because_name, CAST(NULL AS DOUBLE) AS because_similarity
-        FROM {popularity} c LEFT JOIN {_PRODUCTS_SQL} p ON p.product_id = c.product_id
+        FROM {popularity} c LEFT JOIN {_products(con)} p ON p.product_id = c.product_id
         WHERE c.product_id NOT IN (SELECT product_id FROM mine WHERE product_id IS NOT NULL)
               AND {" AND ".join(filters)}
         ORDER BY c.customers DESC, c.product_id
@@ -858,8 +861,8 @@ def export_recommendations(con: Connection, table: str) -> pd.DataFrame:
                r.predicted_rating, r.fallback, r.reason, r.cold_item, r.because_product_id,
                b.name AS because_name
         FROM {quote_ident(table)} r
-        LEFT JOIN {_PRODUCTS_SQL} p ON p.product_id = r.product_id
-        LEFT JOIN {_PRODUCTS_SQL} b ON b.product_id = r.because_product_id
+        LEFT JOIN {_products(con)} p ON p.product_id = r.product_id
+        LEFT JOIN {_products(con)} b ON b.product_id = r.because_product_id
         ORDER BY r.customer_id, r.rank
         """
     ).df()
@@ -913,7 +916,7 @@ def similar_products(con: Connection, model: RankingModel, product_id: str, n: i
             f"""
             SELECT n.product_id, coalesce(p.name, n.product_id) AS name, p.category, p.price, n.similarity,
                    n.ratings
-            FROM _near n LEFT JOIN {_PRODUCTS_SQL} p ON p.product_id = n.product_id
+            FROM _near n LEFT JOIN {_products(con)} p ON p.product_id = n.product_id
             ORDER BY n._pos
             """
         ).df()
@@ -931,7 +934,7 @@ def recommended_customers(con: Connection, table: str) -> pd.DataFrame:
 
 def catalogue(con: Connection) -> pd.DataFrame:
     """product_id, name, category, price of the products table (one row per product id), by product_id."""
-    return con.execute(f"SELECT * FROM {_PRODUCTS_SQL} ORDER BY product_id").df()
+    return con.execute(f"SELECT * FROM {_products(con)} ORDER BY product_id").df()
 
 
 # ----------------------------------------------------------------------------------------- export
@@ -965,7 +968,7 @@ def top_n_export(
         SELECT r.customer_id, r.rank, r.product_id, r.score, r.model, r.reason, r.fallback,
                coalesce(b.name, r.because_product_id) AS because_name
         FROM {quote_ident(table)} r
-        LEFT JOIN {_PRODUCTS_SQL} b ON b.product_id = r.because_product_id
+        LEFT JOIN {_products(con)} b ON b.product_id = r.because_product_id
         ORDER BY r.customer_id, r.rank
         """
     ).df()

@@ -102,3 +102,26 @@ def test_a_newsletter_that_never_spent_stays_out_of_cost_metrics(ads):
         assert totals.conversions == frame["Approved_Conversion"].sum() + 40
     finally:
         con.execute("DELETE FROM campaigns WHERE campaign_id = 'newsletter'")
+
+
+def test_click_through_rates_below_a_tenth_of_a_percent_keep_two_significant_digits(ads):
+    """On an ad-level export the click-through rate is about 0.02%: the funnel said "0.0% of previous" and
+    every campaign's CTR read "0.02%", hiding the difference between campaigns."""
+    from dashboard.charts import campaigns as cc
+
+    frame, con = ads
+    clicks, impressions = int(frame["Clicks"].sum()), int(frame["Impressions"].sum())
+    ctr = clicks / impressions
+    assert ctr < 0.001
+    expected = f"{ctr * 100:.3f}%" if ctr >= 0.0001 else f"{ctr * 100:.4f}%"
+    labels = [
+        t for trace in cc.funnel_chart(engine.campaign_funnel(con)).to_dict()["data"] for t in trace["text"]
+    ]
+    assert f"{clicks:,} ({expected} of previous)" in labels
+    assert "0.0% of previous" not in " ".join(labels)
+    by_campaign = frame.groupby("xyz_campaign_id")[["Clicks", "Impressions"]].sum()
+    table = cc.styled_table(engine.campaign_metrics(con, "campaign")[["campaign_id", "ctr"]]).to_html()
+    for row in by_campaign.itertuples():
+        rate = row.Clicks / row.Impressions
+        assert f"{rate * 100:.3f}%" in table  # 0.0179%-0.0244% show as 0.018% .. 0.024%, not all "0.02%"
+    assert cc.pct_text(0.0283, 1) == "2.8%" and cc.pct_text(0.0, 2) == "0.00%"

@@ -200,3 +200,23 @@ def test_sample_rule_asks_then_empties_everything_and_undo_brings_it_back(export
         assert engine.is_sample_data(con)
     finally:
         con.close()
+
+
+def test_email_test_variants_are_hinted_from_the_control_name(exports, sample_store, cli):
+    """The MineThatData file names its arms in a column called 'segment': nothing was suggested for the
+    required variant. Its 'No E-Mail' label is a control name, so the column is offered as a hint (content
+    only: shown, not applied), and --accept-suggestions takes it."""
+    path = exports["email"]
+    code, out, _ = cli("load", path, "--as", "experiments", "--db", sample_store, "--map", "experiment_id=:t")
+    assert code != 0  # the required variant is not filled silently
+    assert "'segment'" in out and "No E-Mail" in out
+    code, out, _ = cli(
+        "load", path, "--as", "experiments", "--db", sample_store, "--map", "experiment_id=:t",
+        "--accept-suggestions", "--yes",
+    )  # fmt: skip
+    assert code == 0, out
+    expected = pd.read_csv(path)["segment"].value_counts().sort_index()
+    got = stored(
+        sample_store, "SELECT variant, count(*) AS n FROM experiments GROUP BY variant ORDER BY variant"
+    )
+    assert got["variant"].tolist() == expected.index.tolist() and got["n"].tolist() == expected.tolist()

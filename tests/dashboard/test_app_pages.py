@@ -47,6 +47,9 @@ def test_page_renders_on_empty_store(empty_app_db, page):
     if page != "data":
         messages = " ".join(m.value for m in [*at.info, *at.warning])
         assert "yet" in messages.lower() or "upload" in messages.lower(), messages
+        assert "Upload a **orders**" not in messages and "Upload a **experiments**" not in messages
+    if page in ("overview", "segments", "personas"):
+        assert "Upload an **orders** file" in messages
 
 
 def test_a_recovery_warning_shows_on_every_page_until_an_analyst_marks_it_checked(app_db):

@@ -252,3 +252,39 @@ def test_an_analyst_can_choose_best_sellers_in_the_settings(app_db):
     assert any("**Best-sellers ship**, as chosen in the settings." in i.value for i in at.info)
     recs = next(f for f in frames(at) if "why" in f.columns)
     assert len(recs) == 10
+
+
+@pytest.fixture
+def invoice_log_app_db(tmp_path, monkeypatch):
+    """Order lines that name their product (an invoice log's Description) and no products table."""
+    from tests.conftest import _clear_streamlit_caches
+    from tests.engine.test_recommend import insert
+    from tests.engine.test_recommend_choice import generated_orders
+
+    path = tmp_path / "invoices.duckdb"
+    con = engine.connect(path, shared=False)
+    orders = generated_orders("taste", n_customers=300)
+    orders["description"] = "ITEM NAMED " + orders["product_id"].astype(str)
+    with engine.transaction(con):
+        con.execute("ALTER TABLE orders ADD COLUMN description VARCHAR")
+        insert(con, "orders", orders.to_dict("records"))
+        engine.bump_data_version(con)
+    con.close()
+    monkeypatch.setenv("SEGMINT_DB", str(path))
+    _clear_streamlit_caches()
+    yield path
+    _clear_streamlit_caches()
+
+
+def test_an_invoice_log_shows_product_names_and_no_empty_catalogue_columns(invoice_log_app_db):
+    """On UCI Online Retail the lists showed stock codes, two columns of "None" (no categories, no list
+    prices) that cut the names short, and a categories chart with one bar "(no category)"."""
+    at = open_page()
+    recs = next(f for f in frames(at) if "why" in f.columns)
+    assert len(recs) == 10
+    assert recs["name"].str.startswith("ITEM NAMED ").all()
+    assert "category" not in recs.columns and "price" not in recs.columns
+    history = next(f for f in frames(at) if "affinity" in f.columns)
+    assert history["name"].str.startswith("ITEM NAMED ").all() and "category" not in history.columns
+    assert not at.get("plotly_chart")  # no categories: no chart of one "(no category)" bar ...
+    assert any("No product categories to compare" in c.value for c in at.caption)  # ... but the reason

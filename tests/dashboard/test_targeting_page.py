@@ -3,6 +3,8 @@ decision slider, the list download, and no chart when the checks fail."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,6 +55,14 @@ def test_page_finds_who_responds_and_offers_the_list(targeting_db):
     assert metrics["Top 30% keeps"] == f"{result.evaluation.kept_share * 100:.0f}%"
     assert metrics["Top tenth vs average"] == f"{result.evaluation.top_decile_ratio:.2f}x"
     assert metrics["Sent to"] == "1,800"
+    qini = next(m.delta for m in at.metric if m.label == "Better than random?")
+    assert "e-" not in qini and "e+" not in qini
+    match = re.fullmatch(r"Qini (-?[\d.]+) \((-?[\d.]+) to (-?[\d.]+)\)", qini)
+    assert match, qini
+    shown = [float(x) for x in match.groups()]
+    truth = (result.evaluation.qini_coefficient, result.evaluation.qini_low, result.evaluation.qini_high)
+    step = 10.0 ** -len(match.group(1).split(".")[1])
+    assert all(abs(a - b) <= step / 2 + 1e-12 for a, b in zip(shown, truth, strict=True))
     assert len(at.get("plotly_chart")) >= 5  # balance, gain, deciles, Qini, profit, profiles
     assert at.get("download_button")
     at.slider(key="uplift_share").set_value(50).run()
@@ -74,3 +84,13 @@ def test_page_stops_with_a_clear_message_when_the_split_is_off(targeting_db):
     assert any("sample-ratio mismatch" in w.value for w in at.warning)
     assert "Better than random?" not in _metrics(at)
     assert len(at.get("plotly_chart")) <= 1  # only the balance chart of the checks
+
+
+def test_small_numbers_share_their_decimals_and_never_use_exponents():
+    """The MineThatData women's e-mail test: the card read "Qini 0.000322 (6.08e-05 to 0.000..." (cut off)."""
+    from dashboard.components import fmt_small
+
+    assert fmt_small(0.000322, 6.08e-05, 0.000598) == ("0.00032", "0.00006", "0.00060")
+    assert fmt_small(0.053, 0.018, 0.088) == ("0.053", "0.018", "0.088")
+    assert fmt_small(0.00064, -0.00046, 0.00159) == ("0.0006", "-0.0005", "0.0016")
+    assert fmt_small(0.0, 0.0, 0.0) == ("0.00", "0.00", "0.00")

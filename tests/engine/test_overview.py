@@ -44,3 +44,22 @@ def test_date_bounds_over_orders_and_over_orders_and_campaigns(con):
         VALUES ('1', 'a', '2024-01-10 18:30', 10, false), ('2', 'b', '2024-04-01 09:00', 5, false)""")
     assert engine.data_bounds(con) == (dt.date(2024, 1, 10), dt.date(2024, 4, 1))
     assert engine.date_span(con) == (dt.date(2023, 12, 30), dt.date(2024, 4, 1))
+
+
+def test_customers_are_counted_from_orders_and_interactions_when_there_is_no_customers_table(con):
+    """An invoice log or a ratings file comes without a customers table: the sidebar said "0 customers"
+    over 4,372 customers' orders. Guests (no id) are not customers; one id in two tables counts once."""
+    con.execute(
+        """
+        INSERT INTO orders (order_id, customer_id, order_date, amount) VALUES
+            ('1', '12346', TIMESTAMP '2011-01-18 10:01', 77183.6), ('2', '12347', TIMESTAMP '2011-01-26 14:30', 10),
+            ('3', NULL, TIMESTAMP '2011-02-01 09:00', 5), ('4', '12347', TIMESTAMP '2011-04-07 10:43', 20)
+        """
+    )
+    con.execute(
+        "INSERT INTO interactions (customer_id, product_id, rating) VALUES ('196', '242', 3), ('12347', 'x', 5)"
+    )
+    assert engine.table_counts(con)["customers"] == 0
+    assert engine.customer_count(con) == 3  # 12346, 12347, 196
+    con.execute("INSERT INTO customers (customer_id) VALUES ('12346'), ('99999')")
+    assert engine.customer_count(con) == 4

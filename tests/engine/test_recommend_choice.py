@@ -300,3 +300,25 @@ def test_best_sellers_while_training_and_the_customer_directory(taste_store):
     big = engine.customer_directory(taste_store, limit=100)
     assert not big.complete and big.count == 600 and big.ids == ("C0000", "C0001", "C0002")
     assert engine.customer_known(taste_store, "C0599") and not engine.customer_known(taste_store, "C9999")
+
+
+def test_a_product_returned_in_full_is_never_named_as_the_reason():
+    """UCI Online Retail's first customer bought one product and returned it in full; the page said
+    "Because you bought" that product. Same shape as above: 4 customers buy {x, y}, 6 buy z; q's only
+    purchase of x was returned in full (affinity 0), r kept theirs."""
+    rows = [(f"a{i}", p, 5.0) for i in range(4) for p in ("x", "y")] + [(f"z{i}", "z", 5.0) for i in range(6)]
+    rows += [("q", "x", 0.0), ("r", "x", 5.0)]
+    frame = pd.DataFrame(rows, columns=["customer_id", "product_id", "affinity"])
+    frame = frame.assign(rating=frame["affinity"].clip(lower=1.0), explicit=False)
+    # factor models explain by product vectors and looked at every product seen (item similarity already
+    # weighed each reason by its affinity)
+    for model in (
+        engine.ImplicitALS(factors=4, iterations=30),
+        engine.Blend(base=engine.ImplicitALS(factors=4)),
+    ):
+        model.fit(engine.training_frame(frame, (1.0, 5.0)))
+        recs = model.recommend(["q", "r"], n=2)
+        mine, theirs = recs[recs["customer_id"] == "q"], recs[recs["customer_id"] == "r"]
+        assert theirs.set_index("product_id").loc["y", "because_product_id"] == "x"  # kept: x explains y
+        assert "y" in set(mine["product_id"]) and "x" not in set(mine["product_id"])  # x not suggested again
+        assert mine["because_product_id"].isna().all()  # returned in full: x explains nothing

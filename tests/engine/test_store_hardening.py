@@ -481,3 +481,31 @@ def test_the_same_sample_gives_byte_identical_segments_and_recommendations(tmp_p
     pd.testing.assert_frame_equal(seg_a, seg_b)
     assert csv_a == csv_b
     assert recs_a == recs_b
+
+
+def test_a_process_that_stops_while_a_thread_holds_a_cursor_leaves_no_write_ahead_log(tmp_path):
+    """The dashboard keeps cursors alive in threads (the inbox watcher, Streamlit's cached connection), so
+    DuckDB never folds the log into the file on its own when the server stops with Ctrl+C; the next start
+    then took an ordinary stop for a crash and showed the unclean-shutdown warning."""
+    db = tmp_path / "store.duckdb"
+    child = python(
+        """
+import sys, threading, time
+import engine
+con = engine.connect(sys.argv[1])
+con.execute("CREATE TABLE written AS SELECT range AS i, repeat('x', 50) AS pad FROM range(200000)")
+held = con.cursor()
+threading.Thread(target=lambda: (held, time.sleep(60)), daemon=True).start()
+""",
+        str(db),
+    )
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    wal = Path(f"{db}.wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    engine.close_all()
+    reopened = engine.connect(db)
+    assert engine.recovery_warning(reopened) is None
+    assert reopened.execute("SELECT count(*) FROM written").fetchone()[0] == 200_000
+    assert not list(tmp_path.glob("store.duckdb.wal.unclean-*"))
+    engine.close_all()

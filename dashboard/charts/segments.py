@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.charts.literal import escape
 from dashboard.charts.theme import PRIMARY, color_map, style
 from engine.money import chart_symbol
 
@@ -187,7 +188,7 @@ def cluster_scatter(
                 "%{customdata[2]} orders, "
                 + chart_symbol()
                 + "%{customdata[3]:,.0f}<extra>"
-                + label
+                + escape(label)
                 + "</extra>",
             )
         )
@@ -239,7 +240,7 @@ def migration_sankey(flows: pd.DataFrame, order: list[str], before_label: str, a
             yref="paper",
             yanchor="bottom",
             xanchor=anchor,
-            text=f"<b>{text}</b>",
+            text=f"<b>{escape(text)}</b>",
             showarrow=False,
             font=dict(size=13, color="#374151"),
         )

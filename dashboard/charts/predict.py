@@ -106,7 +106,9 @@ def clv_histogram(scores: pd.DataFrame, horizon_days: int) -> go.Figure:
         )
     )
     fig.update_layout(
-        xaxis=dict(title=f"Predicted value over the next {horizon_days} days ($; top 1% in the last bar)"),
+        xaxis=dict(
+            title=f"Predicted value over the next {horizon_days} days ({chart_symbol().strip()}; top 1% in the last bar)"
+        ),
         yaxis=dict(title="Customers"),
         bargap=0.05,
     )

@@ -307,7 +307,12 @@ def returner_app_db(tmp_path, monkeypatch):
             orders,
             pd.DataFrame(
                 [
-                    {**bought, "order_id": "O-A1", "order_date": pd.Timestamp("2025-01-18"), "is_return": False},
+                    {
+                        **bought,
+                        "order_id": "O-A1",
+                        "order_date": pd.Timestamp("2025-01-18"),
+                        "is_return": False,
+                    },
                     {**returned, "order_id": "C-A1", "order_date": pd.Timestamp("2025-01-18 10:00")},
                 ]
             ),

@@ -15,6 +15,7 @@ import streamlit as st
 
 import engine
 from dashboard import auth, components, state
+from dashboard.charts import literal
 
 CONDITIONS = "builder_conditions"
 MATCH = "builder_match"
@@ -428,8 +429,9 @@ def _points(event) -> list:
 def clicked_segment(event, known: list[str]) -> str | None:
     """The segment a click on the share bars picked (its bar's label), or None."""
     for point in _points(event):
-        if point.get("y") in known:
-            return str(point["y"])
+        name = literal.unescape(point.get("y"))  # the chart shows names escaped
+        if name in known:
+            return str(name)
     return None
 
 

@@ -38,6 +38,9 @@ def chart(
     ``plotly_options`` (``on_select``, ``selection_mode``) pass to ``st.plotly_chart``, whose return value
     (the selection, for clickable charts) is returned; ``chart_key`` overrides the chart's widget key.
     """
+    # names from the files read as typed, never as plotly markup (links, bold...): clicks report them
+    # escaped, see segment_builder.clicked_segment
+    registry.literal_figure(fig)
     shown = st.plotly_chart(fig, width="stretch", key=chart_key or f"chart_{key}", **plotly_options)
     if takeaway:
         st.caption(components.plain(takeaway))  # it names campaigns and variants as the file does
@@ -204,7 +207,7 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
         pair = charts[row : row + 2]
         for column, item in zip(st.columns(len(pair)), pair, strict=True):
             with column:
-                fig = registry.figure(item.key, item.data)
+                fig = registry.figure(item.key, item.data)  # names escaped there
                 st.plotly_chart(fig, width="stretch", key=f"slide_{number}_{item.key}")
                 # the chart's alt text, in words, large enough to read from the back of the room
                 with st.container(key=f"takeaway_{number}_{item.key.replace('.', '_')}"):

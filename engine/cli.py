@@ -25,7 +25,9 @@ segmint report pdf --out FILE [--from DATE --to DATE]   the story of the data as
 segmint user add|remove|list [EMAIL] [--role viewer|analyst|admin] [--file USERS.toml]   manage dashboard logins
 segmint uplift --experiment ID --treatment NAME [--control NAME] --outcome COL --out FILE   who to target
 segmint predict --out FILE [--as-of DATE] [--horizon-days N] [--discount-rate R]   CLV and churn risk
-segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE] | --list   audience file"""
+segmint audience --segment NAME --format meta|google|crm --out FILE [--as-of DATE] | --list   audience file
+While the dashboard runs it holds the store: load, report, recommend, predict, uplift and audience are then
+run by the dashboard for you (same output, --out file and exit code; see README "Nightly loads")."""
 
 
 def _run(argv: list[str]) -> int:
@@ -178,7 +180,7 @@ def _sample(argv: list[str]) -> int:
     return 0
 
 
-def _recommend(argv: list[str]) -> int:
+def _recommend(argv: list[str], con: store.Connection | None = None) -> int:
     """``segmint recommend``: every customer's top N as CSV, from the same stored model as the page."""
     from engine import recommend
     from engine.export import to_csv_bytes
@@ -203,7 +205,7 @@ def _recommend(argv: list[str]) -> int:
     parser.add_argument("--out", required=True, help="the CSV file to write ('-' for standard output)")
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(argv)
-    con = store.connect(args.db)
+    con = con if con is not None else store.connect(args.db)
 
     shown = {"step": -1}
 
@@ -241,6 +243,42 @@ def _user(argv: list[str]) -> int:
     return user_command(argv)
 
 
+def _report(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.report import report_command
+
+    return report_command(argv, con)
+
+
+def _uplift(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.uplift import uplift_command
+
+    return uplift_command(argv, con)
+
+
+def _predict(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.predict import predict_command
+
+    return predict_command(argv, con)
+
+
+def _audience(argv: list[str], con: store.Connection | None = None) -> int:
+    from engine.audience import audience_command
+
+    return audience_command(argv, con)
+
+
+# The commands a running dashboard runs for the command line while it holds the store (engine.inbox), each
+# on a cursor of the dashboard's connection; `load` hands over its file itself, the others only read.
+SERVED = {
+    "load": load_command,
+    "report": _report,
+    "recommend": _recommend,
+    "predict": _predict,
+    "uplift": _uplift,
+    "audience": _audience,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help", "help"):
@@ -257,24 +295,13 @@ def main(argv: list[str] | None = None) -> int:
             return _sample(rest)
         if command == "user":
             return _user(rest)
-        if command == "recommend":
-            return _recommend(rest)
-        if command == "report":
-            from engine.report import report_command
+        if command in SERVED:
+            try:
+                return SERVED[command](rest)
+            except StoreBusyError as busy:  # a running dashboard holds the store: it runs the command
+                from engine import inbox
 
-            return report_command(rest)
-        if command == "uplift":
-            from engine.uplift import uplift_command
-
-            return uplift_command(rest)
-        if command == "predict":
-            from engine.predict import predict_command
-
-            return predict_command(rest)
-        if command == "audience":
-            from engine.audience import audience_command
-
-            return audience_command(rest)
+                return inbox.hand_over_command(command, rest, busy)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

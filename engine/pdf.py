@@ -189,7 +189,7 @@ def render_pdf(
     return bytes(doc.pdf.output())
 
 
-def pdf_command(argv) -> int:
+def pdf_command(argv, con=None) -> int:
     """``segmint report pdf --out FILE [--from DATE --to DATE] [--db FILE]``: the story as a PDF file."""
     import argparse
     import sys
@@ -217,7 +217,7 @@ def pdf_command(argv) -> int:
     def progress(fraction: float, message: str) -> None:
         print(f"{fraction:4.0%}  {message}", file=sys.stderr)
 
-    con = store.connect(args.db)
+    con = con if con is not None else store.connect(args.db)
     data = report_pdf(con, args.start, args.end, progress)
     args.out.write_bytes(data)
     print(

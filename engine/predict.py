@@ -1071,7 +1071,7 @@ def with_predictions(
 # ---------------------------------------------------------------------------------------------- command
 
 
-def predict_command(argv: Sequence[str]) -> int:
+def predict_command(argv: Sequence[str], con: Connection | None = None) -> int:
     """``segmint predict``: every customer's P(alive), expected purchases and order value, CLV and churn
     risk as CSV, as of a date for the next N days; the check on later months goes to standard error."""
     import argparse
@@ -1100,7 +1100,7 @@ def predict_command(argv: Sequence[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the headline figures as JSON")
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(list(argv))
-    con = store.connect(args.db)
+    con = con if con is not None else store.connect(args.db)
     result = predict_customers(con, args.as_of, args.horizon_days, args.discount_rate)
     summary: dict[str, Any] = {
         "as_of": result.as_of.isoformat(),

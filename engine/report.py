@@ -294,7 +294,7 @@ def build_report(con: Connection, page: str, options: ReportOptions | None = Non
     return Report(page, options, _BUILDERS[page](con, options))
 
 
-def report_command(argv: Sequence[str]) -> int:
+def report_command(argv: Sequence[str], con: Connection | None = None) -> int:
     """``segmint report PAGE [--from --to] [--as-of] [--experiment --control --outcome] --format json|csv``."""
     import argparse
     import sys
@@ -304,7 +304,7 @@ def report_command(argv: Sequence[str]) -> int:
     if list(argv[:1]) == ["pdf"]:
         from engine.pdf import pdf_command
 
-        return pdf_command(argv[1:])
+        return pdf_command(argv[1:], con)
     parser = argparse.ArgumentParser(
         prog="segmint report", description="Print every headline number of a dashboard page."
     )
@@ -334,7 +334,7 @@ def report_command(argv: Sequence[str]) -> int:
         outcomes=tuple(args.outcome),
         value_per_conversion=args.value_per_conversion,
     )
-    con = store.connect(args.db)
+    con = con if con is not None else store.connect(args.db)
     report = build_report(con, args.page, options)
     sys.stdout.write(report.to_json() + "\n" if args.format == "json" else report.to_csv(args.section))
     return 0

@@ -1670,7 +1670,7 @@ UPLIFT_USAGE = (
 )
 
 
-def uplift_command(argv: Sequence[str]) -> int:
+def uplift_command(argv: Sequence[str], con: Connection | None = None) -> int:
     """``segmint uplift``: fit (or read the stored) uplift analysis and write the targeted list as CSV.
 
     The list has one row per unit, highest predicted uplift first: ``customer_id`` or ``row`` (the row's
@@ -1705,7 +1705,7 @@ def uplift_command(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     if args.top is not None and not 0 < args.top <= 1:
         raise SchemaError(f"--top is a share between 0 and 1 (0.3 = the top 30%), not {args.top}.")
-    con = store.connect(args.db)
+    con = con if con is not None else store.connect(args.db)
     attributes = [a.strip() for a in args.attributes.split(",") if a.strip()] if args.attributes else None
 
     def report(fraction: float, text: str) -> None:

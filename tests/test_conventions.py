@@ -145,3 +145,18 @@ def test_the_lazy_loader_reads_modules_and_packages(tmp_path):
     )
     assert _declared_names("flat", tmp_path) == ["a", "b"]
     assert _declared_names("split", tmp_path) == ["c", "d"]
+
+
+def test_the_readme_code_layout_names_every_module():
+    """Every module of engine/ and dashboard/ has its line in the README's "How the code is laid out"."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("## How the code is laid out") :]
+    layout = layout[: layout.index("\n## ", 10)]
+    missing = [
+        str(path.relative_to(REPO))
+        for folder in ("engine", "dashboard")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path.parent.name != "app_pages" or path.name != "__init__.py"
+        if f"`{path.relative_to(REPO)}`" not in layout
+    ]
+    assert not missing, f"add these modules to the README's code layout: {missing}"

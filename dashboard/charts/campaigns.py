@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from dashboard.charts.literal import escape
 from dashboard.charts.overview import mark_partial
 from dashboard.charts.theme import PRIMARY, SEGMENT_COLORS, color_map, style
 
@@ -179,7 +180,7 @@ def trend_chart(
                 name=group,
                 line=dict(color=colors[group], width=2),
                 marker=dict(size=4),
-                hovertemplate=f"%{{x|%b %d, %Y}}<br>{group}: %{{y:{hover}}}<extra></extra>",
+                hovertemplate=f"%{{x|%b %d, %Y}}<br>{escape(group)}: %{{y:{hover}}}<extra></extra>",
             )
     else:
         fig.add_scatter(
@@ -219,7 +220,7 @@ def channel_mix(channels: pd.DataFrame) -> go.Figure:
             orientation="h",
             marker_color=colors[str(row["channel"])],
             customdata=values,
-            hovertemplate=f"{row['channel']}<br>%{{y}}: %{{x:.1%}} (%{{customdata:,.0f}})<extra></extra>",
+            hovertemplate=f"{escape(row['channel'])}<br>%{{y}}: %{{x:.1%}} (%{{customdata:,.0f}})<extra></extra>",
         )
     fig.update_layout(
         barmode="stack",
@@ -299,7 +300,7 @@ def funnel_chart(funnel: pd.DataFrame) -> go.Figure:
             textposition="outside",
             cliponaxis=False,
             customdata=np.stack([part["step_conversion"], part["from_first"]], axis=1),
-            hovertemplate=f"{group}<br>%{{x}}: %{{y:,.0f}}<br>of previous step: %{{customdata[0]:.2%}}"
+            hovertemplate=f"{escape(group)}<br>%{{x}}: %{{y:,.0f}}<br>of previous step: %{{customdata[0]:.2%}}"
             f"<br>of impressions: %{{customdata[1]:.3%}}<extra></extra>",
         )
     fig.update_layout(

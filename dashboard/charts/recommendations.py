@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.charts.literal import escape
 from dashboard.charts.theme import PALETTE, PRIMARY, style
 
 GREY = "#bab0ac"
@@ -63,7 +64,7 @@ def ranking_chart(metrics: pd.DataFrame, highlight: str | None = None) -> go.Fig
             y=[getattr(row, m) for m in RANKING_LABELS],
             customdata=list(RANKING_HELP.values()),
             marker_color=colour,
-            hovertemplate="%{x} (%{customdata}): %{y:.1%}<extra>" + str(row.label) + "</extra>",
+            hovertemplate="%{x} (%{customdata}): %{y:.1%}<extra>" + escape(row.label) + "</extra>",
         )
     fig.update_yaxes(tickformat=".0%")
     style(fig, "Ranking quality by model", height=380)

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 
 import engine
 from dashboard.charts import campaigns, experiments, overview, segments, theme
+from dashboard.charts.literal import literal_figure
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,9 @@ CHARTS: dict[str, ChartSpec] = {
 
 
 def figure(key: str, frame: pd.DataFrame) -> go.Figure:
-    """The registered chart ``key`` drawn from ``frame``, in the house template."""
+    """The registered chart ``key`` drawn from ``frame``, in the house template, names shown as typed."""
     theme.use()
-    return CHARTS[key].draw(frame)
+    return literal_figure(CHARTS[key].draw(frame))
 
 
 def takeaway(key: str, frame: pd.DataFrame) -> str:
@@ -98,7 +99,7 @@ def picture(
     global _kaleido_started
     if fmt not in ("png", "svg"):
         raise ValueError(f"Pictures are png or svg, not {fmt!r}")
-    picture_fig = go.Figure(fig)
+    picture_fig = go.Figure(literal_figure(fig))  # a no-op for a figure the page already showed
     picture_fig.update_layout(template=theme.TEMPLATE_NAME, paper_bgcolor="white", plot_bgcolor="white")
     # The title (and the dates as its subtitle) hang from the top edge, and axis titles get room of their
     # own: a picture has no page around it to lend space.

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.charts.literal import escape
 from dashboard.charts.theme import PRIMARY, color_map, style
 
 # Above this many points the scatter switches to WebGL (as plotly express does).
@@ -181,7 +182,7 @@ def cluster_scatter(
                     [part["customer_id"], part["recency_days"], part["frequency"], part["monetary"]]
                 ),
                 hovertemplate="%{customdata[0]}<br>%{customdata[1]} days since last order<br>"
-                "%{customdata[2]} orders, $%{customdata[3]:,.0f}<extra>" + label + "</extra>",
+                "%{customdata[2]} orders, $%{customdata[3]:,.0f}<extra>" + escape(label) + "</extra>",
             )
         )
     # plain words on the axes; the caption under the chart names the method (principal components)
@@ -232,7 +233,7 @@ def migration_sankey(flows: pd.DataFrame, order: list[str], before_label: str, a
             yref="paper",
             yanchor="bottom",
             xanchor=anchor,
-            text=f"<b>{text}</b>",
+            text=f"<b>{escape(text)}</b>",
             showarrow=False,
             font=dict(size=13, color="#374151"),
         )

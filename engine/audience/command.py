@@ -39,7 +39,7 @@ def _list(con: store.Connection, as_of: str | None) -> int:
     return 0
 
 
-def audience_command(argv: Sequence[str]) -> int:
+def audience_command(argv: Sequence[str], con: store.Connection | None = None) -> int:
     """``segmint audience --segment NAME --format meta|google|crm --out FILE``: write the audience file of
     an RFM segment or a saved segment; the identifiers found and the rows left out go to standard error.
     ``--list`` prints the segments there are and their sizes."""
@@ -58,7 +58,7 @@ def audience_command(argv: Sequence[str]) -> int:
     )
     parser.add_argument("--db", help="store file (default: $SEGMINT_DB or ./data/segmint.duckdb)")
     args = parser.parse_args(list(argv))
-    con = store.connect(args.db)
+    con = con if con is not None else store.connect(args.db)
     if args.list:
         return _list(con, args.as_of)
     missing = [f"--{name}" for name in ("segment", "format", "out") if not getattr(args, name)]

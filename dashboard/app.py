@@ -71,7 +71,7 @@ with st.sidebar:
     counts = state.table_counts(version)
     st.caption(
         f"{state.customer_count(version):,} customers · {counts['orders']:,} order lines · "
-        f"{counts['products']:,} products · data version {version}"
+        f"{state.product_count(version):,} products · data version {version}"
     )
     views.restore_from_url(state.date_bounds(version))  # a shared link's filters, once
     date_filter.sidebar_range(state.date_bounds(version))

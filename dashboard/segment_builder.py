@@ -513,7 +513,7 @@ def drill_down(version: int, as_of: dt.date) -> None:
     with st.container(border=True):
         st.markdown(
             f"**Customers behind your click: {plain_markdown(picked['title'])}** · {summary.members:,} customers, "
-            f"{components.fmt_pct(summary.revenue_share)} of revenue"
+            f"{components.fmt_pct(summary.revenue_share)} of customer revenue"
         )
         st.dataframe(
             preview,

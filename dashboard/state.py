@@ -74,6 +74,12 @@ def customer_count(version: int) -> int:
     return engine.customer_count(cursor())
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def product_count(version: int) -> int:
+    """Products in the products table, order lines and interactions together (the sidebar's count)."""
+    return engine.product_count(cursor())
+
+
 CLUSTER_SETTINGS = "segments_cluster_settings"
 
 

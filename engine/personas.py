@@ -375,7 +375,7 @@ _BOUGHT_SQL = """
 WITH src AS ({src}),
 bought AS (
     SELECT DISTINCT o.customer_id, {what} AS trait
-    FROM orders o JOIN products p USING (product_id)
+    FROM orders o LEFT JOIN {catalogue} p USING (product_id)
     WHERE NOT coalesce(o.is_return, false) AND CAST(o.order_date AS DATE) <= $as_of AND {what} IS NOT NULL
 )
 SELECT s.grp, b.trait, count(*) AS group_customers
@@ -465,6 +465,66 @@ def _attribute_counts(con: Connection, src: str, attributes: Sequence[str]) -> p
     )
 
 
+# An order-line column is a customer attribute when it has at least 2 and at most this many values.
+MAX_ORDER_ATTRIBUTE_VALUES = 50
+
+
+def order_attributes(con: Connection, skip: Sequence[str] = ()) -> list[str]:
+    """Text columns kept on order lines (an invoice log's Country) usable as customer attributes: 2 to
+    ``MAX_ORDER_ATTRIBUTE_VALUES`` values among customers' lines, not a product name column and not named
+    like a column of ``skip`` (the customers table's own attributes win)."""
+    from engine.recommend.data import ORDER_LINE_NAME_COLUMNS
+
+    taken = {str(c).lower() for c in skip} | {c.lower() for c in ORDER_LINE_NAME_COLUMNS}
+    types = dict(store.table_columns(con, "orders"))
+    out = []
+    for col in store.extra_columns(con, "orders"):
+        if col.lower() in taken or types.get(col, "").upper() != "VARCHAR":
+            continue
+        q = store.quote_ident(col)
+        distinct = con.execute(
+            f"SELECT count(DISTINCT {q}) FROM orders WHERE customer_id IS NOT NULL AND nullif(trim({q}), '') "
+            f"IS NOT NULL"
+        ).fetchone()[0]
+        if 2 <= int(distinct) <= MAX_ORDER_ATTRIBUTE_VALUES:
+            out.append(col)
+    return out
+
+
+def _order_attribute_counts(
+    con: Connection, src: str, columns: Sequence[str], as_of: dt.date
+) -> pd.DataFrame:
+    """Customers per (group, value) of order-line columns, each customer taking the value on most of their
+    lines up to ``as_of`` (ties: the first alphabetically)."""
+    frames = []
+    for col in columns:
+        q = store.quote_ident(col)
+        sql = f"""
+            WITH src AS ({src}),
+            per_customer AS (
+                SELECT customer_id, trim({q}) AS value, count(*) AS lines
+                FROM orders
+                WHERE customer_id IS NOT NULL AND nullif(trim({q}), '') IS NOT NULL
+                  AND CAST(order_date AS DATE) <= $as_of
+                GROUP BY customer_id, trim({q})
+                QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY lines DESC, value) = 1
+            )
+            SELECT s.grp, $prefix || m.value AS trait, m.value, count(*) AS group_customers
+            FROM src s JOIN per_customer m USING (customer_id)
+            GROUP BY ALL ORDER BY 1, 2
+        """
+        frame = con.execute(sql, {"as_of": as_of, "prefix": f"{col} = "}).df()
+        frame["kind"] = "attribute"
+        frame["column"] = col
+        frame["is_range"] = False
+        frames.append(frame)
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["grp", "trait", "value", "group_customers", "kind", "column", "is_range"])
+    )
+
+
 def _fmt_num(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 10 or float(x).is_integer() else f"{x:,.2f}"
 
@@ -514,14 +574,20 @@ def persona_cards(
     usable = list(segments.customer_attributes(con)["column"])
     chosen = usable if attributes is None else [a for a in attributes if a in usable]
 
-    parts = [_attribute_counts(con, src, chosen)]
-    products = store.table_columns(con, "products")
-    has_name = any(c == "name" for c, _ in products)
+    # an invoice log keeps Country on its lines: each customer's most frequent value, unless customers has it
+    on_orders = order_attributes(con, skip=store.extra_columns(con, "customers"))
+    on_orders = on_orders if attributes is None else [a for a in on_orders if a in attributes]
+    parts = [_attribute_counts(con, src, chosen), _order_attribute_counts(con, src, on_orders, day)]
+    # the catalogue names products from their order lines when there is no products table
+    from engine.recommend.data import product_catalogue
+
+    catalogue = store.quote_ident(product_catalogue(con))
     for kind, what in (
         ("category", "p.category"),
-        ("product", "coalesce(p.name, o.product_id)" if has_name else "o.product_id"),
+        ("product", "coalesce(p.name, o.product_id)"),
     ):
-        frame = con.execute(_BOUGHT_SQL.replace("{src}", src).replace("{what}", what), {"as_of": day}).df()
+        sql = _BOUGHT_SQL.replace("{src}", src).replace("{what}", what).replace("{catalogue}", catalogue)
+        frame = con.execute(sql, {"as_of": day}).df()
         frame["kind"] = kind
         frame["column"] = kind
         frame["value"] = frame["trait"].astype(str)
@@ -565,7 +631,7 @@ def persona_cards(
         else:
             traits = enrichment(mine, int(row.customers), population, alpha, min_trait_customers, min_lift)
             if mine.empty:
-                note = "No attributes or purchases to compare: add customer attributes or product categories."
+                note = "No attributes or purchases to compare: add customer attributes or order lines with products."
             elif not traits["significant"].any():
                 note = "No attribute or purchase stands out with confidence; the group differs by RFM only."
         action, detail = _action_for(group, by, levels, seg_actions, prof_actions)

@@ -219,7 +219,6 @@ per_customer AS (
         customer_id,
         count(DISTINCT order_key) FILTER (WHERE NOT is_return) AS frequency,
         sum(amount::DECIMAL(38, 6))::DOUBLE AS net_revenue,
-        (sum(amount::DECIMAL(38, 6)) FILTER (WHERE NOT is_return))::DOUBLE AS gross_revenue,
         min(order_date) FILTER (WHERE NOT is_return) AS first_order,
         max(order_date) FILTER (WHERE NOT is_return) AS last_order
     FROM lines
@@ -232,7 +231,8 @@ buyers AS (
         CAST(round(net_revenue, 2) AS DOUBLE) AS monetary,
         date_diff('day', CAST(last_order AS DATE), $as_of) AS recency_days,
         date_diff('day', CAST(first_order AS DATE), $as_of) AS tenure_days,
-        CAST(round(gross_revenue / frequency, 2) AS DOUBLE) AS aov,
+        -- net revenue / orders, like the Overview's average order (a full return never inflates it)
+        CAST(round(net_revenue / frequency, 2) AS DOUBLE) AS aov,
         first_order,
         last_order
     FROM per_customer
@@ -395,7 +395,8 @@ def rfm_scores(
       (customer, order timestamp) as one order.
     - ``monetary``: net revenue, the sum of line amounts with returns subtracting, rounded to cents.
     - ``tenure_days``: days from the first purchase to ``as_of``.
-    - ``aov``: purchase line amounts (returns excluded) divided by ``frequency``.
+    - ``aov``: net revenue (returns subtracting) divided by ``frequency``, the Overview's average order
+      per customer.
     - scores: 1-5 by the mid-rank tie rule; null, with segment ``"No purchases"``, for customers
       without a purchase up to ``as_of``.
     """

@@ -650,6 +650,21 @@ def customer_count(con: Connection) -> int:
     )
 
 
+def product_count(con: Connection) -> int:
+    """Distinct products the store knows of: the products table's, and those that only appear on order lines
+    (an invoice log comes without a products table) or in interactions (a ratings file)."""
+    return int(
+        con.execute(
+            """
+            SELECT count(DISTINCT product_id) FROM (
+                SELECT product_id FROM products UNION ALL SELECT product_id FROM orders
+                UNION ALL SELECT product_id FROM interactions
+            ) WHERE product_id IS NOT NULL
+            """
+        ).fetchone()[0]
+    )
+
+
 def is_sample_data(con: Connection) -> bool:
     """True while every non-empty canonical table still holds only the bundled sample data."""
     return get_meta(con, "sample_loaded") == "1" and get_meta(con, "user_data") != "1"
@@ -890,6 +905,7 @@ __all__ = [
     "row_count",
     "table_counts",
     "customer_count",
+    "product_count",
     "is_sample_data",
     "result_key",
     "get_result",

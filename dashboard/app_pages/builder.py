@@ -38,6 +38,12 @@ def load_members(version: int, context: engine.AudienceContext, text: str, limit
     return engine.audience_members(state.cursor(), text, context, limit)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_guests(version: int, as_of: dt.date) -> engine.GuestOrders:
+    """Guest orders up to the as-of date: counted in revenue, left out of customer analyses."""
+    return engine.guest_orders(state.cursor(), None, as_of)
+
+
 def load_saved(version: int) -> pd.DataFrame:
     """Saved segments are read fresh on every run: a colleague may have saved one a moment ago."""
     return engine.list_saved(state.cursor(), engine.SAVED_SEGMENT)
@@ -111,12 +117,15 @@ components.kpi_row(
         Kpi("Share of customers", fmt_pct(summary.customer_share)),
         Kpi("Their net spend", fmt_money_short(summary.revenue), help="Net revenue up to the as-of date."),
         Kpi(
-            "Share of revenue",
+            "Share of customer revenue",
             fmt_pct(summary.revenue_share),
-            help="Their net revenue as a share of all customers' net revenue (guest orders are not counted).",
+            help="Their net revenue as a share of all customers' net revenue up to the as-of date. Guest "
+            "orders (no customer id) count in the Overview's revenue but belong to no customer, so they are "
+            "not in this share.",
         ),
     ]
 )
+components.guest_caption(load_guests(version, as_of))
 
 tab_members, tab_files, tab_saved = st.tabs(
     [":material/table: Members", ":material/ios_share: Audience files", ":material/bookmark: Saved segments"],

@@ -248,15 +248,23 @@ with lapse:
 
 with valuable:
     picked = engine.at_risk_valuable(scores)
-    st.markdown(
-        f"**{len(picked):,} customers** are in the top 20% by predicted value and at least 50% likely to buy "
-        f"nothing in the next {horizon} days: together {fmt_money(picked['clv'].sum())} of predicted value. "
-        "They are the first to win back."
-    )
-    table(picked, height=420)
-    components.csv_download(
-        picked[[c for c in SHOWN if c in picked.columns]], "at_risk_and_valuable.csv", key="dl_at_risk"
-    )
+    if picked.empty:
+        # a sentence about "0 customers ... together $0" would read as a finding; say what it means instead
+        st.markdown(
+            f"**No customer is both valuable and at risk:** everyone in the top 20% by predicted value is more "
+            f"likely than not to buy again in the next {horizon} days. A shorter look-ahead is stricter and "
+            "may show who is slipping."
+        )
+    else:
+        st.markdown(
+            f"**{len(picked):,} customers** are in the top 20% by predicted value and at least 50% likely to "
+            f"buy nothing in the next {horizon} days: together {fmt_money(picked['clv'].sum())} of predicted "
+            "value. They are the first to win back."
+        )
+        table(picked, height=420)
+        components.csv_download(
+            picked[[c for c in SHOWN if c in picked.columns]], "at_risk_and_valuable.csv", key="dl_at_risk"
+        )
 
 with check:
     try:

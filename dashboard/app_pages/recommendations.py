@@ -307,11 +307,22 @@ def known_columns(frame: pd.DataFrame, columns: list[str], optional=("category",
     return [c for c in columns if c not in optional or (c in frame and frame[c].notna().any())]
 
 
-def why_text(row: pd.Series, verb: str) -> str:
+#: Why-label of a pick that only popularity explains (the shipped model is best-sellers, or the customer has
+#: nothing kept to match, e.g. every purchase returned): "matches what they chose" would be untrue.
+POPULAR_WHY = "Popular with other customers"
+
+
+def why_text(row: pd.Series, verb: str, kept: bool = True) -> str:
+    """The "Why" of one pick; ``kept`` is whether the customer has any product they kept or rated (without
+    one, the model's list for them is its popularity order)."""
     if row["fallback"] and row["reason"] == "best-sellers while the model trains":
         return "Best-seller, shown while the model trains"
     if row["fallback"]:
         return f"New to the model: {row['reason']}"
+    if row["model"] == "popular":
+        return POPULAR_WHY
+    if not kept:
+        return f"{POPULAR_WHY}: nothing they kept to match yet"
     if row["cold_item"]:
         return "New product with few ratings yet: suggested on your overall taste"
     if isinstance(row["because_name"], str) and row["because_name"]:
@@ -339,9 +350,12 @@ def customer_view(
             if table is not None
             else set()
         )
+        ids = list(directory.ids)
         customer = st.selectbox(
             "Customer",
-            list(directory.ids),
+            ids,
+            # open on someone with a history to learn from, not on whoever sorts first
+            index=ids.index(directory.first_with_history) if directory.first_with_history in ids else 0,
             key="rec_customer",
             format_func=lambda c: f"{c} (new to the model)" if c in new else c,
             help="Type to search by customer id.",
@@ -351,7 +365,7 @@ def customer_view(
         examples = ", ".join(directory.ids)
         customer = st.text_input(
             "Customer id",
-            value=directory.ids[0],
+            value=directory.first_with_history or directory.ids[0],
             key="rec_customer_id",
             help=f"{directory.count:,} customers: type an id, e.g. {examples}.",
         ).strip()
@@ -397,7 +411,7 @@ def customer_view(
         if persona:
             st.caption(f"The segment: {persona_words(persona)}")
     elif segments is None:
-        st.caption("Segments are not available yet, so no segment or RFM profile is shown.")
+        st.caption("No segment or RFM profile: segments are built from orders, and this store has none.")
     components.kpi_row(kpis)
 
     if recs.empty:
@@ -415,7 +429,14 @@ def customer_view(
         )
 
     st.subheader(f"Top {len(recs)} for {components.plain(customer)}")
-    shown = recs.assign(why=recs.apply(why_text, axis=1, verb=verb))
+    kept = bool((history["affinity"] > 0).any()) if not history.empty else False
+    if table is not None and not kept and not bool(recs["fallback"].iloc[0]):
+        st.info(
+            "Nothing this customer bought was kept (every purchase was returned in full), so there is no "
+            "taste to match: their list is what is popular with other customers.",
+            icon=":material/info:",
+        )
+    shown = recs.assign(why=recs.apply(why_text, axis=1, verb=verb, kept=kept))
     columns = ["rank", "name", "category", "price", "why"]
     config: dict[str, Any] = {
         "rank": st.column_config.NumberColumn("#", width="small"),

@@ -334,48 +334,77 @@ with left:
     cost = st.number_input(
         f"Cost per send ({engine.currency().strip()})", min_value=0.0, value=0.0, step=0.01, key="uplift_cost"
     )
+    event = engine.outcome_event(outcome, kind)
     value = st.number_input(
-        f"Value of one {engine.outcome_event(outcome, kind)} ({engine.currency().strip()})",
+        f"Value of one {event} ({engine.currency().strip()})",
         min_value=0.0,
-        value=1.0,
+        value=0.0,
         step=0.5,
         key="uplift_value",
+        help="Left at 0 the page counts outcomes and sends; give it a value to see profit.",
     )
 plan = engine.targeting_plan(result, share_pct / 100, cost, value)
 total_units = int(evaluation.curve["units"].iloc[-1])
+# No value per outcome yet: a profit from a made-up price would mislead, so count outcomes and sends instead.
+priced = value > 0
 with right:
-    kpi_row(
-        [
-            Kpi("Sent to", fmt_int(plan.sent), f"{plan.share:.0%} of {total_units:,}", delta_color="off"),
-            Kpi(
-                extra.capitalize(),
-                f"{plan.incremental:,.1f}",
-                f"{plan.incremental_low:,.1f} to {plan.incremental_high:,.1f}",
-                help="Measured on the test's held-out units: observed uplift among the units sent to, times their number.",
-                delta_color="off",
-            ),
-            Kpi("Cost", fmt_money(plan.cost), delta_color="off"),
-            Kpi(
-                "Profit",
-                fmt_money(plan.profit),
-                f"{fmt_money(plan.profit - plan.everyone_profit)} vs all",
-                help="Value of the extra outcomes minus the cost of the sends. Sending to no one makes 0.",
-            ),
-        ]
-    )
-    curve = engine.profit_curve(result, cost, value)
-    share.chart(cu.profit_chart(curve, plan.share, plan.best_share), curve, "targeting_profit")
-    if evaluation.beats_random or evaluation.top_decile_beats_average:
-        st.caption(
-            f"Most profit at the top {plan.best_share:.0%} ({fmt_money(plan.best_profit)}); sending to everyone "
-            f"makes {fmt_money(plan.everyone_profit)}. The curve is measured on this test, so its small steps "
-            "are noise: prefer round shares."
+    counts = [
+        Kpi("Sent to", fmt_int(plan.sent), f"{plan.share:.0%} of {total_units:,}", delta_color="off"),
+        Kpi(
+            extra.capitalize(),
+            f"{plan.incremental:,.1f}",
+            f"{plan.incremental_low:,.1f} to {plan.incremental_high:,.1f}",
+            help="Measured on the test's held-out units: observed uplift among the units sent to, times their number.",
+            delta_color="off",
+        ),
+    ]
+    if priced:
+        kpi_row(
+            counts
+            + [
+                Kpi("Cost", fmt_money(plan.cost), delta_color="off"),
+                Kpi(
+                    "Profit",
+                    fmt_money(plan.profit),
+                    f"{fmt_money(plan.profit - plan.everyone_profit)} vs all",
+                    help="Value of the extra outcomes minus the cost of the sends. Sending to no one makes 0.",
+                ),
+            ]
         )
+        curve = engine.profit_curve(result, cost, value)
+        share.chart(cu.profit_chart(curve, plan.share, plan.best_share), curve, "targeting_profit")
+        if evaluation.beats_random or evaluation.top_decile_beats_average:
+            st.caption(
+                f"Most profit at the top {plan.best_share:.0%} ({fmt_money(plan.best_profit)}); sending to "
+                f"everyone makes {fmt_money(plan.everyone_profit)}. The curve is measured on this test, so its "
+                "small steps are noise: prefer round shares."
+            )
+        else:
+            choice = "everyone" if plan.everyone_profit > 0 else "no one"
+            st.caption(
+                f"Targeting does not beat random here, so the peaks of this curve are noise: the choice is "
+                f"between everyone ({fmt_money(plan.everyone_profit)}) and no one ({fmt_money(0)}). At these prices: "
+                f"**{choice}**."
+            )
     else:
-        choice = "everyone" if plan.everyone_profit > 0 else "no one"
-        st.caption(
-            f"Targeting does not beat random here, so the peaks of this curve are noise: the choice is between "
-            f"everyone ({fmt_money(plan.everyone_profit)}) and no one ({fmt_money(0)}). At these prices: **{choice}**."
+        everyone = float(evaluation.curve["incremental"].iloc[-1])
+        kpi_row(
+            counts
+            + [
+                Kpi(
+                    f"{extra.capitalize()} if sent to all",
+                    f"{everyone:,.1f}",
+                    f"{total_units - plan.sent:,} fewer sends" if plan.sent < total_units else None,
+                    help="The same count when every unit is sent to: what the shorter list gives up, and what "
+                    "it saves in sends.",
+                    delta_color="off",
+                ),
+            ]
+        )
+        st.info(
+            f"Set the value of a {event} to see profit: until then the page counts {extra} and sends "
+            "rather than price them.",
+            icon=":material/payments:",
         )
 
 st.subheader("The list")

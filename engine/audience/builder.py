@@ -93,7 +93,7 @@ RFM_FIELDS: tuple[tuple[str, str, str, str], ...] = (
     ("m_score", "Monetary score (1-5)", "number", "5 = spends the most"),
     ("fm_score", "FM score (1-5)", "number", "(F + M) / 2 rounded half up; segments use it"),
     ("tenure_days", "Days since first order", "number", "Tenure"),
-    ("aov", "Average order value", "number", "Purchase line amounts divided by orders"),
+    ("aov", "Average order value", "number", "Net spend divided by orders (returns subtract)"),
     ("first_order", "First order", "date", "Date of the first purchase"),
     ("last_order", "Last order", "date", "Date of the last purchase"),
 )

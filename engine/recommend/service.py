@@ -822,21 +822,39 @@ class CustomerDirectory:
     count: int
     ids: tuple[str, ...]
     complete: bool
+    first_with_history: str | None = None
+
+
+# A customer with something to learn from: a rating or event, or a product bought and not returned in full
+# (more units bought than returned), as the training data counts a product as liked.
+_FIRST_WITH_HISTORY_SQL = """
+SELECT min(customer_id) FROM (
+    SELECT customer_id FROM interactions WHERE customer_id IS NOT NULL AND product_id IS NOT NULL
+    UNION ALL
+    SELECT customer_id FROM orders
+    WHERE customer_id IS NOT NULL AND product_id IS NOT NULL
+    GROUP BY customer_id, product_id
+    HAVING coalesce(sum(abs(coalesce(quantity, 1))) FILTER (WHERE NOT coalesce(is_return, false)), 0)
+         > coalesce(sum(abs(coalesce(quantity, 1))) FILTER (WHERE coalesce(is_return, false)), 0)
+)
+"""
 
 
 def customer_directory(con: Connection, limit: int = 50_000) -> CustomerDirectory:
     """Every customer id (customers, orders, interactions) when there are at most ``limit``, else the
-    count and the first three ids, sorted."""
+    count and the first three ids, sorted; ``first_with_history`` is the first id (same order) with a
+    rating, an event or a kept purchase, the customer worth opening on (None when nobody has one)."""
     union = """
         SELECT customer_id FROM customers WHERE customer_id IS NOT NULL
         UNION SELECT customer_id FROM orders WHERE customer_id IS NOT NULL
         UNION SELECT customer_id FROM interactions WHERE customer_id IS NOT NULL
     """
     rows = con.execute(f"SELECT customer_id FROM ({union}) ORDER BY 1 LIMIT ?", [int(limit) + 1]).fetchall()
+    first = con.execute(_FIRST_WITH_HISTORY_SQL).fetchone()[0]
     if len(rows) <= limit:
-        return CustomerDirectory(len(rows), tuple(r[0] for r in rows), True)
+        return CustomerDirectory(len(rows), tuple(r[0] for r in rows), True, first)
     count = con.execute(f"SELECT count(*) FROM ({union})").fetchone()[0]
-    return CustomerDirectory(int(count), tuple(r[0] for r in rows[:3]), False)
+    return CustomerDirectory(int(count), tuple(r[0] for r in rows[:3]), False, first)
 
 
 def customer_known(con: Connection, customer_id: str) -> bool:

@@ -49,7 +49,7 @@ def test_builder_counts_what_the_conditions_say(app_db):
     south = south[south["region"] == "South"]
     assert metrics(at)["Customers"] == f"{len(south):,}"
     share = south["monetary"].sum() / segments["monetary"].sum()
-    assert metrics(at)["Share of revenue"] == f"{share:.1%}"
+    assert metrics(at)["Share of customer revenue"] == f"{share:.1%}"
     assert "RFM segment is any of Champions and Region is any of South" in " ".join(
         m.value for m in at.markdown
     )

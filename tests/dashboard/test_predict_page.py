@@ -3,6 +3,8 @@ months with its chart, the downloads, and an honest refusal where the orders loo
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,3 +120,47 @@ def test_persona_table_can_carry_predicted_value_per_segment(app_db):
     got = table.set_index("group")["clv_per_customer"].dropna()
     assert len(got) > 0
     assert np.allclose(got, per_customer.reindex(got.index))
+
+
+def _loyal_top_orders() -> pd.DataFrame:
+    """Sixty big spenders who buy every week or two up to the last day, and 240 small one-to-three-time
+    buyers: whoever is in the top fifth by value is still buying."""
+    rng = np.random.default_rng(20)
+    start, rows = pd.Timestamp("2024-01-01"), []
+    for c in range(300):
+        loyal = c < 60
+        if loyal:
+            days = np.cumsum(rng.integers(4, 12, 80))
+            days = days[days < 365]
+        else:
+            days = np.sort(rng.integers(0, 365, int(rng.integers(1, 4))))
+        for k, day in enumerate(days):
+            amount = float(rng.uniform(150, 250) if loyal else rng.uniform(5, 15))
+            rows.append((f"o{c}-{k}", f"c{c:04d}", start + pd.Timedelta(days=int(day)), round(amount, 2)))
+    rows.append(("o-last", "c0000", pd.Timestamp("2024-12-31"), 200.0))
+    return pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "amount"])
+
+
+def test_no_sentence_about_an_empty_win_back_list(empty_app_db):
+    frame = _loyal_top_orders()
+    con = engine.connect(empty_app_db, shared=False)
+    cur = con.cursor()
+    cur.register("_lines", frame)
+    cur.execute(
+        "INSERT INTO orders (order_id, customer_id, order_date, amount) "
+        "SELECT order_id, customer_id, order_date, amount FROM _lines"
+    )
+    engine.bump_data_version(cur)
+    cur.close()
+    con.close()
+    at = _open()
+    markdown = " ".join(m.value for m in at.markdown)
+    assert "0 customers" not in markdown and "together $0" not in markdown
+    assert "No customer is both valuable and at risk" in markdown
+    # the claim checked on the stored scores: the top fifth by value all lean to buying again
+    con = engine.connect(empty_app_db, shared=False)
+    prediction = engine.predict_customers(con, dt.date(2024, 12, 31), 365, 0.01)
+    scores = engine.prediction_scores(con, prediction)
+    con.close()
+    top = scores[scores["clv"] >= scores["clv"].quantile(0.8)]
+    assert len(top) >= 55 and (top["churn_risk"] < 0.5).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -288,3 +289,95 @@ def test_an_invoice_log_shows_product_names_and_no_empty_catalogue_columns(invoi
     assert history["name"].str.startswith("ITEM NAMED ").all() and "category" not in history.columns
     assert not at.get("plotly_chart")  # no categories: no chart of one "(no category)" bar ...
     assert any("No product categories to compare" in c.value for c in at.caption)  # ... but the reason
+
+
+@pytest.fixture
+def returner_app_db(tmp_path, monkeypatch):
+    """Order lines where the customer who sorts first bought one product and returned it in full (as UCI
+    Online Retail's 12346 did), and everyone else kept what they bought."""
+    from tests.conftest import _clear_streamlit_caches
+    from tests.engine.test_recommend import insert
+    from tests.engine.test_recommend_choice import generated_orders
+
+    orders = generated_orders("taste", n_customers=300)
+    bought = {"customer_id": "A0001", "product_id": "P007", "quantity": 50.0, "amount": 500.0}
+    returned = {**bought, "quantity": -50.0, "amount": -500.0, "is_return": True}
+    orders = pd.concat(
+        [
+            orders,
+            pd.DataFrame(
+                [
+                    {
+                        **bought,
+                        "order_id": "O-A1",
+                        "order_date": pd.Timestamp("2025-01-18"),
+                        "is_return": False,
+                    },
+                    {**returned, "order_id": "C-A1", "order_date": pd.Timestamp("2025-01-18 10:00")},
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+    path = tmp_path / "returner.duckdb"
+    con = engine.connect(path, shared=False)
+    with engine.transaction(con):
+        insert(con, "orders", orders.to_dict("records"))
+        engine.bump_data_version(con)
+    con.close()
+    monkeypatch.setenv("SEGMINT_DB", str(path))
+    _clear_streamlit_caches()
+    yield orders
+    _clear_streamlit_caches()
+
+
+def test_page_opens_on_a_customer_with_a_kept_purchase(returner_app_db):
+    orders = returner_app_db
+    # independently: per customer and product, units bought minus units returned; first id with some kept
+    signed = orders["quantity"].abs().where(~orders["is_return"], -orders["quantity"].abs())
+    net = signed.groupby([orders["customer_id"], orders["product_id"]]).sum()
+    kept = sorted(net[net > 0].index.get_level_values(0).unique())
+    assert min(orders["customer_id"]) == "A0001" and kept[0] != "A0001"
+    at = open_page()
+    assert at.selectbox(key="rec_customer").value == kept[0]
+    assert "A0001" in at.selectbox(key="rec_customer").options  # still there to pick
+
+
+def test_a_customer_who_returned_everything_gets_a_list_labelled_popular(returner_app_db):
+    at = open_page()
+    at.selectbox(key="rec_customer").set_value("A0001").run()
+    assert not at.exception
+    recs = next(f for f in frames(at) if "why" in f.columns)
+    assert len(recs) == 10
+    assert recs["why"].str.startswith("Popular with other customers").all()
+    assert not (recs["why"] == "Matches what they chose before").any()
+    assert any("returned in full" in i.value for i in at.info)
+
+
+@pytest.fixture
+def ratings_only_app_db(tmp_path, monkeypatch):
+    """Ratings and nothing else: no orders, so no segments, ever."""
+    from tests.conftest import _clear_streamlit_caches
+    from tests.engine.test_recommend import insert, taste_ratings
+
+    ratings = taste_ratings(n_customers=120, n_products=24)
+    ratings["timestamp"] = pd.Timestamp("2025-03-01")
+    path = tmp_path / "ratings.duckdb"
+    con = engine.connect(path, shared=False)
+    with engine.transaction(con):
+        insert(con, "interactions", ratings.to_dict("records"))
+        engine.bump_data_version(con)
+    con.close()
+    monkeypatch.setenv("SEGMINT_DB", str(path))
+    _clear_streamlit_caches()
+    yield path
+    _clear_streamlit_caches()
+
+
+def test_a_ratings_only_store_says_why_there_is_no_segment(ratings_only_app_db):
+    at = open_page()
+    captions = " ".join(c.value for c in at.caption)
+    assert "segments are built from orders, and this store has none" in captions
+    assert "not available yet" not in captions
+    recs = next(f for f in frames(at) if "why" in f.columns)
+    assert not recs["why"].str.startswith("Popular with other customers").any()  # they rated: taste to match

@@ -94,3 +94,28 @@ def test_small_numbers_share_their_decimals_and_never_use_exponents():
     assert fmt_small(0.053, 0.018, 0.088) == ("0.053", "0.018", "0.088")
     assert fmt_small(0.00064, -0.00046, 0.00159) == ("0.0006", "-0.0005", "0.0016")
     assert fmt_small(0.0, 0.0, 0.0) == ("0.00", "0.00", "0.00")
+
+
+def test_until_an_outcome_has_a_value_the_page_counts_instead_of_pricing(targeting_db):
+    """Defaults of $0 a send and $1 a visit gave "Profit $69, -$64 vs all": a price nobody set."""
+    targeting_db()
+    frame = email_test()
+    treated = frame["segment"] == "Mens E-Mail"
+    # sending to everyone: the difference in visit rates between the arms, over every unit
+    everyone = (frame.loc[treated, "visit"].mean() - frame.loc[~treated, "visit"].mean()) * len(frame)
+    at = _open()
+    metrics = _metrics(at)
+    assert "Profit" not in metrics and "Cost" not in metrics
+    assert metrics["Sent to"] == "1,800"
+    assert float(metrics["Extra visits if sent to all"].replace(",", "")) == pytest.approx(everyone, abs=0.05)
+    delta = next(m.delta for m in at.metric if m.label == "Extra visits if sent to all")
+    assert delta == f"{len(frame) - 1800:,} fewer sends"
+    assert any("Set the value of a visit to see profit" in i.value for i in at.info)
+    charts = len(at.get("plotly_chart"))
+
+    at.number_input(key="uplift_value").set_value(2.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = _metrics(at)
+    assert "Profit" in metrics and "Extra visits if sent to all" not in metrics
+    assert len(at.get("plotly_chart")) == charts + 1  # the profit curve, now that there is a price
+    assert not any("to see profit" in i.value for i in at.info)

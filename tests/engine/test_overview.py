@@ -63,3 +63,8 @@ def test_customers_are_counted_from_orders_and_interactions_when_there_is_no_cus
     assert engine.customer_count(con) == 3  # 12346, 12347, 196
     con.execute("INSERT INTO customers (customer_id) VALUES ('12346'), ('99999')")
     assert engine.customer_count(con) == 4
+    # products likewise: none in a products table, one on order lines ('P1'), two rated ('242', 'x')
+    con.execute("UPDATE orders SET product_id = 'P1' WHERE order_id = '1'")
+    assert engine.table_counts(con)["products"] == 0 and engine.product_count(con) == 3
+    con.execute("INSERT INTO products (product_id) VALUES ('P1'), ('P2')")
+    assert engine.product_count(con) == 4

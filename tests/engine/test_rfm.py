@@ -52,7 +52,7 @@ def expected_frame() -> pd.DataFrame:
             "m_score": pd.array([3, 1, 5, 4, 2, None], dtype="Int64"),
             "fm_score": pd.array([4, 1, 5, 3, 2, None], dtype="Int64"),
             "tenure_days": pd.array([70, 39, 1, 0, 56, None], dtype="Int64"),
-            "aov": [12.5, 20.0, 45.0, 40.0, 5.0, None],
+            "aov": [12.5, 0.0, 45.0, 40.0, 5.0, None],  # b returned everything: net 0 / 1 order
         }
     )
 

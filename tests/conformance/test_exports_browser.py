@@ -41,8 +41,11 @@ def test_dot_data_ratings_file_in_chromium(app_server, browser, exports, tmp_pat
     assert page.locator('[data-testid="stFileUploaderFile"]').count() == 0  # the form is empty again
     expected = pd.read_csv(path, sep="\t", header=None, names=["u", "i", "r", "t"])
     sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
-    # no sample row left anywhere; the raters are the customers
-    assert f"{expected['u'].nunique():,} customers · 0 order lines · 0 products" in sidebar
+    # no sample row left anywhere; the raters are the customers and the rated items the products
+    assert (
+        f"{expected['u'].nunique():,} customers · 0 order lines · {expected['i'].nunique():,} products"
+        in sidebar
+    )
     page.get_by_role("tab", name=re.compile("Tables")).click()
     page.get_by_role("tab", name="interactions").click()
     wait_for_app(page)

@@ -56,7 +56,7 @@ def test_upload_map_load_and_see_it_on_overview(app_server, browser, tmp_path, s
     sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
     # the first load of one's own data sets the whole sample aside: the 40 lines (of 10 customers, known
     # from the orders alone) are all there is
-    assert "10 customers · 40 order lines · 0 products" in sidebar
+    assert "10 customers · 40 order lines · 5 products" in sidebar  # SKUs P0..P4 on the order lines
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert "Overview" in main
     assert_no_exception(page)

@@ -204,12 +204,51 @@ def campaign_roi_takeaway(metrics: pd.DataFrame) -> str:
     )
 
 
+def campaign_cpa_takeaway(metrics: pd.DataFrame) -> str:
+    """Per-campaign ``campaign_name, spend, conversions, cpa`` -> the cheapest and the dearest campaign per
+    conversion, with what each spent and converted (the ranking a file without revenue can give)."""
+    data = metrics.assign(cpa=pd.to_numeric(metrics["cpa"], errors="coerce"))
+    data = data[data["cpa"].notna()].sort_values(["cpa", "campaign_name"], kind="mergesort")
+    if data.empty:
+        return "No campaign has both spend and conversions, so there is no cost per conversion to show."
+
+    def said(row) -> str:
+        return (
+            f"{row['campaign_name']} at {money_text(float(row['cpa']), 2)} per conversion "
+            f"({float(row['conversions']):,.0f} conversions for {_money(float(row['spend']))})"
+        )
+
+    cheap, dear = data.iloc[0], data.iloc[-1]
+    if len(data) == 1:
+        return f"One campaign has a cost per conversion: {said(cheap)}."
+    times = float(dear["cpa"]) / float(cheap["cpa"]) if float(cheap["cpa"]) else None
+    return f"Cheapest: {said(cheap)}; dearest: {said(dear)}" + (
+        f", {times:.1f} times as much per conversion." if times else "."
+    )
+
+
 def channel_mix_takeaway(channels: pd.DataFrame) -> str:
-    """Per-channel ``spend, revenue`` -> the channel with the most revenue: its share of revenue and of spend."""
+    """Per-channel ``spend, revenue[, conversions]`` -> the channel with the most revenue: its share of revenue
+    and of spend; without revenue in the file, the channel with the most conversions the same way."""
     data = channels.assign(
         spend=pd.to_numeric(channels["spend"], errors="coerce").fillna(0),
         revenue=pd.to_numeric(channels["revenue"], errors="coerce").fillna(0),
     )
+    if not data.empty and channels["revenue"].isna().all() and "conversions" in channels:
+        data = data.assign(conversions=pd.to_numeric(channels["conversions"], errors="coerce").fillna(0))
+        if data["conversions"].sum() and len(data) == 1:
+            only = data.iloc[0]
+            return (
+                f"One channel, {only['channel']}, holds every campaign: {only['conversions']:,.0f} conversions "
+                f"for {_money(float(only['spend']))} spent."
+            )
+        if data["conversions"].sum():
+            top = data.sort_values(["conversions", "channel"], ascending=[False, True]).iloc[0]
+            spend_share = top["spend"] / data["spend"].sum() if data["spend"].sum() else 0.0
+            return (
+                f"{top['channel']} brought {_pct(top['conversions'] / data['conversions'].sum())} of "
+                f"conversions for {_pct(spend_share)} of spend."
+            )
     if data.empty or not data["revenue"].sum():
         return "No channel brought revenue in these dates."
     top = data.sort_values(["revenue", "channel"], ascending=[False, True]).iloc[0]
@@ -517,6 +556,7 @@ __all__ = [
     "segment_share_takeaway",
     "persona_actions_takeaway",
     "campaign_roi_takeaway",
+    "campaign_cpa_takeaway",
     "channel_mix_takeaway",
     "lift_takeaway",
     "Headline",

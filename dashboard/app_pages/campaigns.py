@@ -297,6 +297,13 @@ if totals.unpaid_revenue or totals.unpaid_conversions:
     )
 
 metrics = load_metrics(version, "campaign", filters, value)
+REVENUE_COLUMNS = ("revenue", "roi", "roas", "revenue_minus_spend")
+
+
+def revenue_columns(columns: list[str]) -> list[str]:
+    """Table columns without the revenue ones when the selection has no revenue (they would be all dashes)."""
+    return columns if totals.revenue is not None else [c for c in columns if c not in REVENUE_COLUMNS]
+
 
 # ---- best and worst
 best, worst = engine.best_and_worst(metrics, "roi", n=3)
@@ -335,7 +342,7 @@ if has_roi and len(no_roi):
 
 # controls inside the tabs below keep their values while their tab is closed
 components.keep_state(
-    "cmp_metric", "cmp_split", "cmp_dim", "cmp_dim_metric", "cmp_resp_source", "cmp_resp_value",
+    "cmp_metric", "cmp_split", "cmp_dim", "cmp_dim_metric", "cmp_resp_source", "cmp_resp_value", "cmp_ch_metric",
     cmp_grain="week", cmp_funnel_by="All",
 )  # fmt: skip
 tabs = st.tabs(
@@ -359,6 +366,7 @@ with tabs[0]:
                 metrics,
                 "campaigns_cpa",
                 f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
+                engine.campaign_cpa_takeaway(metrics),
             )
         else:
             left, right = st.columns(2)
@@ -459,13 +467,31 @@ with tabs[2]:
                 engine.channel_mix_takeaway(by_channel),
             )
         with right:
+            # without revenue there is no ROAS: the cost view instead (the note at the top says why, once)
+            cost_view = [m for m in ("cpa", "cpc", "ctr") if m in available]
+            if "roas" in available or not cost_view:
+                ch_metric = "roas"
+            else:
+                if st.session_state.get("cmp_ch_metric") not in cost_view:
+                    st.session_state["cmp_ch_metric"] = cost_view[0]
+                ch_metric = (
+                    st.segmented_control(
+                        "Channel metric",
+                        cost_view,
+                        format_func=lambda m: cc.METRIC_FORMATS[m][0],
+                        key="cmp_ch_metric",
+                        help="CPA: spend / conversions. CPC: spend / clicks. CTR: clicks / impressions.",
+                    )
+                    or cost_view[0]
+                )
             share.chart(
-                cc.breakdown_bar(by_channel, "channel", "roas"),
+                cc.breakdown_bar(by_channel, "channel", ch_metric),
                 by_channel,
-                "campaigns_ch_roas",
+                f"campaigns_ch_{ch_metric}",
                 f"Campaigns from {start:%b %d, %Y} to {end:%b %d, %Y}" if start and end else None,
             )
-        show_table(by_channel, TABLE_COLUMNS[2:], "channels", "channel_metrics.csv", "Download channel table")
+        show_table(by_channel, revenue_columns(TABLE_COLUMNS[2:]), "channels", "channel_metrics.csv",
+                   "Download channel table")  # fmt: skip
 
 with tabs[3]:
     if tabs[3].open:
@@ -513,7 +539,7 @@ with tabs[3]:
             )
             show_table(
                 breakdown,
-                [dim] + TABLE_COLUMNS[3:],
+                [dim] + revenue_columns(TABLE_COLUMNS[3:]),
                 "breakdown",
                 f"campaigns_by_{dim}.csv",
                 f"Download {cc.words(dim).lower()} table",

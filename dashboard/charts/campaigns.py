@@ -239,11 +239,13 @@ def trend_chart(
 
 
 def channel_mix(channels: pd.DataFrame) -> go.Figure:
-    """Share of spend, revenue and conversions per channel as 100% stacked bars."""
+    """Share of spend, revenue and conversions per channel as 100% stacked bars (a measure the file does not
+    have at all is left out)."""
     data = _floats(channels, ["spend", "revenue", "conversions"])
     if data.empty:
         return empty_figure("Channel mix", "No campaign rows in this selection")
     measures = [("Spend", "spend"), ("Revenue", "revenue"), ("Conversions", "conversions")]
+    measures = [m for m in measures if data[m[1]].notna().any()]  # a file without revenue: no empty row
     colors = color_map(data["channel"])
     fig = go.Figure()
     for _, row in data.sort_values("channel").iterrows():

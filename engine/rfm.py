@@ -465,6 +465,85 @@ def score_grid(
     return con.execute(sql).df()
 
 
+# What each score measures, for the sentences that explain an empty score: (column, worse first).
+_SCORE_VALUES = {"r": ("recency_days", "DESC"), "f": ("frequency", "ASC"), "m": ("monetary", "ASC")}
+
+
+def _tie_block_words(axis: str, value, last_order) -> str:
+    """What customers of one tied block have in common, in plain words: "ordered once", "spent $15.00"."""
+    if axis == "f":
+        count = int(value)
+        return {1: "ordered once", 2: "ordered twice"}.get(count, f"ordered {count:,} times")
+    if axis == "m":
+        from engine.money import money_text
+
+        return f"spent exactly {money_text(float(value), 2)} in all"
+    return f"last ordered on the same day, {pd.Timestamp(last_order):%b %d, %Y}"
+
+
+def empty_score_notes(
+    con: Connection, as_of: dt.date | str | None = None, rules: pd.DataFrame | None = None, y: str = "f_score"
+) -> list[str]:
+    """One plain sentence per empty row (R score) or column (``y`` score) of the score heatmap, saying why
+    no customer has that score, with numbers from the data.
+
+    A score is empty when a tied block of customers (same number of orders, same last-order day, same
+    spend) covers the middle of its fifth of the buyers: tied customers share one score (see
+    ``SCORE_RULE``), so that block takes another score and this one stays empty. With fewer than five
+    buyers some scores are empty whatever the ties. FM has no values of its own (it is (F + M) / 2), so an
+    empty FM score is explained by that rule.
+    """
+    if y not in ("f_score", "m_score", "fm_score"):
+        raise SchemaError(f"Score grid axis {y!r} is not one of f_score, m_score, fm_score.")
+    name = store.quote_ident(rfm_table(con, as_of, rules))
+    buyers = con.execute(f"SELECT count(*) FROM {name} WHERE r_score IS NOT NULL").fetchone()[0]
+    if not buyers:
+        return []
+    notes = []
+    for axis in ("r", y[:-6]):  # the rows (R) first, then the columns
+        score = "fm_score" if axis == "fm" else f"{axis}_score"
+        used = {
+            int(v)
+            for (v,) in con.execute(
+                f"SELECT DISTINCT {score} FROM {name} WHERE {score} IS NOT NULL"
+            ).fetchall()
+        }
+        empty = [s for s in range(1, 6) if s not in used]
+        if not empty:
+            continue
+        label = axis.upper()
+        if axis == "fm":
+            notes += [
+                f"No customer has FM={s}: FM is (F + M) / 2 rounded half up, and tied customers share one F "
+                f"and one M score (see the definitions below)."
+                for s in empty
+            ]
+            continue
+        column, worse_first = _SCORE_VALUES[axis]
+        blocks = con.execute(
+            f"SELECT {column} AS value, count(*) AS customers, min(last_order) AS last_order FROM {name} "
+            f"WHERE {score} IS NOT NULL GROUP BY {column} ORDER BY {column} {worse_first}"
+        ).df()
+        blocks["at_or_below"] = blocks["customers"].cumsum()
+        blocks["below"] = blocks["at_or_below"] - blocks["customers"]
+        for s in empty:
+            middle = (s - 0.5) / 5 * buyers  # the middle of this score's fifth of the buyers
+            block = blocks[(blocks["below"] <= middle) & (middle < blocks["at_or_below"])].iloc[0]
+            if buyers < 5 and block["customers"] == 1:
+                notes.append(
+                    f"No customer has {label}={s}: only {buyers} customers bought, too few for five scores."
+                )
+                continue
+            share = block["customers"] / buyers
+            words = _tie_block_words(axis, block["value"], block["last_order"])
+            who = "every buyer" if block["customers"] == buyers else f"{share:.0%} of buyers"
+            notes.append(
+                f"No customer has {label}={s}: {who} {words}, and tied customers share one score "
+                f"(see the definitions below)."
+            )
+    return notes
+
+
 def segment_members(
     con: Connection,
     segments: list[str] | None = None,
@@ -514,5 +593,6 @@ __all__ = [
     "rfm_scores",
     "segment_summary",
     "score_grid",
+    "empty_score_notes",
     "segment_members",
 ]

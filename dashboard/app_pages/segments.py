@@ -32,6 +32,11 @@ def load_grid(version: int, as_of: dt.date, y: str) -> pd.DataFrame:
     return engine.score_grid(state.cursor(), as_of, y=y)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_empty_notes(version: int, as_of: dt.date, y: str) -> list[str]:
+    return engine.empty_score_notes(state.cursor(), as_of, y=y)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def load_members(version: int, as_of: dt.date, chosen: tuple[str, ...]) -> pd.DataFrame:
     return engine.segment_members(state.cursor(), list(chosen), as_of)
@@ -322,6 +327,9 @@ with tab_rfm:
                 selection_mode="points",
             )
         )
+        empty_notes = load_empty_notes(version, as_of, axis) if grid["customers"].sum() else []
+        if empty_notes:  # an empty row or column is the tie rule at work, not missing data
+            st.caption(":material/info: " + " ".join(components.plain(n) for n in empty_notes))
         segment_builder.note_click("heatmap", segment_builder.cell_drill(cell, axis) if cell else None)
         segment_builder.drill_down(version, as_of)
         components.csv_download(grid, f"rfm_grid_{axis}_{as_of}.csv", "Download heatmap cells", key="dl_grid")

@@ -205,12 +205,13 @@ def presentation(start: dt.date | None, end: dt.date | None) -> None:
     charts = section.charts
     for row in range(0, len(charts), 2):
         pair = charts[row : row + 2]
-        for column, item in zip(st.columns(len(pair)), pair, strict=True):
+        for i, (column, item) in enumerate(zip(st.columns(len(pair)), pair, strict=True), start=row):
             with column:
-                fig = registry.figure(item.key, item.data)  # names escaped there
-                st.plotly_chart(fig, width="stretch", key=f"slide_{number}_{item.key}")
+                fig = registry.story_figure(item)  # names escaped there
+                # a slide may hold several charts of one kind (one per test): keys carry the position
+                st.plotly_chart(fig, width="stretch", key=f"slide_{number}_{i}_{item.key}")
                 # the chart's alt text, in words, large enough to read from the back of the room
-                with st.container(key=f"takeaway_{number}_{item.key.replace('.', '_')}"):
+                with st.container(key=f"takeaway_{number}_{i}_{item.key.replace('.', '_')}"):
                     st.markdown(components.plain(item.takeaway))
     for title, frame in section.tables:
         st.subheader(title)

@@ -491,24 +491,31 @@ def order_attributes(con: Connection, skip: Sequence[str] = ()) -> list[str]:
     return out
 
 
+def order_attribute_sql(column: str, as_of_param: str = "as_of") -> str:
+    """SELECT of ``customer_id, value, lines``: each customer's value of the order-line ``column`` that is
+    on most of their lines up to the bound date ``$<as_of_param>`` (ties: the first alphabetically; blank
+    values left out). Personas and the segment builder both read a customer's order-level attribute so."""
+    q = store.quote_ident(column)
+    return f"""
+                SELECT customer_id, trim({q}) AS value, count(*) AS lines
+                FROM orders
+                WHERE customer_id IS NOT NULL AND nullif(trim({q}), '') IS NOT NULL
+                  AND CAST(order_date AS DATE) <= ${as_of_param}
+                GROUP BY customer_id, trim({q})
+                QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY lines DESC, value) = 1
+    """
+
+
 def _order_attribute_counts(
     con: Connection, src: str, columns: Sequence[str], as_of: dt.date
 ) -> pd.DataFrame:
     """Customers per (group, value) of order-line columns, each customer taking the value on most of their
-    lines up to ``as_of`` (ties: the first alphabetically)."""
+    lines up to ``as_of`` (``order_attribute_sql``)."""
     frames = []
     for col in columns:
-        q = store.quote_ident(col)
         sql = f"""
             WITH src AS ({src}),
-            per_customer AS (
-                SELECT customer_id, trim({q}) AS value, count(*) AS lines
-                FROM orders
-                WHERE customer_id IS NOT NULL AND nullif(trim({q}), '') IS NOT NULL
-                  AND CAST(order_date AS DATE) <= $as_of
-                GROUP BY customer_id, trim({q})
-                QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY lines DESC, value) = 1
-            )
+            per_customer AS ({order_attribute_sql(col)})
             SELECT s.grp, $prefix || m.value AS trait, m.value, count(*) AS group_customers
             FROM src s JOIN per_customer m USING (customer_id)
             GROUP BY ALL ORDER BY 1, 2

@@ -302,11 +302,13 @@ class Headline:
 
 @dataclass(frozen=True)
 class StoryChart:
-    """A chart of the story: the registry key that draws it, the frame it draws, and its takeaway."""
+    """A chart of the story: the registry key that draws it, the frame it draws, its takeaway, and a title
+    replacing the chart's own where several charts of one kind share a page (empty: the chart's own)."""
 
     key: str
     data: pd.DataFrame
     takeaway: str
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -483,27 +485,70 @@ def _campaigns(con: Connection, start, end) -> Section:
     )
 
 
-def _experiments(con: Connection) -> Section:
+# The experiments page charts this many tests at most (the table lists them all).
+MAX_EXPERIMENT_CHARTS = 4
+
+
+def _in_dates(listing: pd.DataFrame, start: dt.date | None, end: dt.date | None) -> pd.Series:
+    """Per experiment of ``experiment_list``: exposed at some point between ``start`` and ``end`` (a test
+    without exposure dates is kept: nothing says it ran elsewhere)."""
+    first = pd.to_datetime(listing["first_exposure"]).dt.date
+    last = pd.to_datetime(listing["last_exposure"]).dt.date
+    keep = pd.Series(True, index=listing.index)
+    if end is not None:
+        keep &= first.isna() | (first <= end)
+    if start is not None:
+        keep &= last.isna() | (last >= start)
+    return keep
+
+
+def _experiments(con: Connection, start: dt.date | None = None, end: dt.date | None = None) -> Section:
     from engine.experiments import analyse_experiment, experiment_summary
+    from engine.experiments.data import experiment_list
 
     summary = experiment_summary(con)
     if summary.empty:
         return _section("experiments", note="There are no experiments yet.")
-    first = str(summary["experiment_id"].iloc[0])
-    result = analyse_experiment(con, first)
+    listing = experiment_list(con)
+    running = set(listing.loc[_in_dates(listing, start, end), "experiment_id"].astype(str))
+    left_out = len(summary) - len(running)
+    summary = summary[summary["experiment_id"].astype(str).isin(running)]
+    if summary.empty:
+        return _section(
+            "experiments",
+            note=f"None of the {left_out} tests in the store exposed customers between these dates.",
+        )
     winners = int((summary["verdict_level"] == "winner").sum())
     table = summary[["experiment_id", "customers", "control_rate", "best_variant", "best_rate", "rel_lift"]]
+    analysed = [str(e) for e in summary.loc[summary["best_variant"].notna(), "experiment_id"]]
+    charts = []
+    for experiment in analysed[:MAX_EXPERIMENT_CHARTS]:
+        variants = analyse_experiment(con, experiment).variants
+        takeaway = lift_takeaway(variants, experiment)
+        charts.append(StoryChart("experiments.lift", variants, takeaway, f"Lift over control: {experiment}"))
+    # one test: its verdict in full; several: each chart's takeaway names its test
+    notes = [str(summary["verdict"].iloc[0])] if len(summary) == 1 else []
+    if len(analysed) > MAX_EXPERIMENT_CHARTS:
+        more = len(analysed) - MAX_EXPERIMENT_CHARTS
+        where = "in the table" if len(summary) <= TABLE_ROWS else "on the Experiments page"
+        notes.append(
+            f"Charts show the first {MAX_EXPERIMENT_CHARTS} of {len(analysed)} tests; "
+            f"{more} more {'is' if more == 1 else 'are'} {where}."
+        )
+    if left_out:
+        notes.append(
+            f"Left out: {left_out} {'test' if left_out == 1 else 'tests'} with no customer exposed between "
+            "these dates."
+        )
     return _section(
         "experiments",
         headlines=[
             Headline("Tests", str(len(summary))),
             Headline("Clear winners", str(winners), "Tests whose best variant beat control beyond chance."),
         ],
-        charts=[
-            StoryChart("experiments.lift", result.variants, lift_takeaway(result.variants, first)),
-        ],
+        charts=charts,
         tables=[("Tests", table.head(TABLE_ROWS))],
-        note=str(result.verdict),
+        note=" ".join(notes),
     )
 
 
@@ -516,19 +561,25 @@ def build_story(
     """The five-section story over ``start``..``end`` (default: all dates).
 
     Sections without data say so in their ``note`` instead of failing, so the story of a store with orders
-    only still has five pages. ``progress(fraction, message)`` is called before each section.
+    only still has five pages. ``progress(fraction, message)`` is called before each section. The tests
+    page charts up to ``MAX_EXPERIMENT_CHARTS`` tests; a range narrower than the order dates keeps the tests
+    that exposed customers within it (tests without exposure dates always stay).
     """
     from engine.ingest import load_history
     from engine.overview import data_bounds
 
     use_currency(currency_setting(con))  # the PDF and its charts write money in the store's currency
     as_of = _as_of(con, end)
+    bounds = data_bounds(con)
+    # tests are kept when exposed within the dates; a range covering every order date means all of them
+    whole = bounds is None or ((start or bounds[0]) <= bounds[0] and (end or bounds[1]) >= bounds[1])
+    tests_dates = (None, None) if whole else (start, end)
     steps: list[tuple[str, Callable[[], Section]]] = [
         ("overview", lambda: _overview(con, start, end)),
         ("customers", lambda: _customers(con, as_of)),
         ("actions", lambda: _actions(con, as_of)),
         ("campaigns", lambda: _campaigns(con, start, end)),
-        ("experiments", lambda: _experiments(con)),
+        ("experiments", lambda: _experiments(con, *tests_dates)),
     ]
     sections = []
     for i, (slug, build) in enumerate(steps):
@@ -538,7 +589,6 @@ def build_story(
             sections.append(build())
         except EngineError as error:  # too little data for this part: the page says so, the rest goes on
             sections.append(_section(slug, note=str(error)))
-    bounds = data_bounds(con)
     if bounds is not None:
         start = max(start, bounds[0]) if start else bounds[0]
         end = min(end, bounds[1]) if end else bounds[1]

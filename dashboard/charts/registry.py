@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 import engine
 from dashboard.charts import campaigns, experiments, overview, segments, theme
-from dashboard.charts.literal import literal_figure
+from dashboard.charts.literal import escape, literal_figure
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,17 @@ def picture(
         return picture_fig.to_image(format=fmt, width=width, height=height, scale=scale)
 
 
+def story_figure(chart: engine.StoryChart) -> go.Figure:
+    """A story chart's figure, under the story's title for it when it has one (shown as typed)."""
+    fig = figure(chart.key, chart.data)
+    if chart.title:
+        fig.update_layout(title_text=escape(chart.title))
+    return fig
+
+
 def story_picture(chart: engine.StoryChart, width_px: int, height_px: int, dates: str | None = None) -> bytes:
     """A story chart as a PNG at the size the PDF lays it out (drawn at twice the pixels for print)."""
-    fig = figure(chart.key, chart.data)
+    fig = story_figure(chart)
     fig.update_layout(height=height_px, margin=dict(l=10, r=10, t=95, b=10))  # title, dates, legend
     return picture(fig, "png", dates, width=width_px, height=height_px, scale=2.0)
 

@@ -11,7 +11,9 @@ A definition is a group::
 
 Fields are the columns of one row per customer (``audience_base``): the RFM values and scores, the
 customer attributes that were uploaded (Country, age ...), the cluster when clusters are stored for the
-as-of date, predicted scores when the prediction module stores them, plus two order facts ("bought one of
+as-of date, predicted scores when the prediction module stores them, order-level text columns kept on
+the order lines (an invoice log's Country: each customer's most frequent value, as personas read it,
+``engine.personas.order_attribute_sql``), plus two order facts ("bought one of
 these products", "bought in one of these categories"). Column names come only from that catalogue and
 are quoted; every value is a bound parameter. The definition is re-evaluated per data version: it holds
 conditions, never member lists.
@@ -141,6 +143,7 @@ class AudienceContext:
     cluster_table: str | None = None
     score_table: str | None = None
     score_columns: tuple[tuple[str, str], ...] = ()  # (column, kind)
+    order_attributes: tuple[str, ...] = ()  # order-line text columns, each customer's most frequent value
 
     @property
     def fields(self) -> dict[str, AudienceField]:
@@ -156,6 +159,17 @@ class AudienceContext:
         for column, kind in self.attributes:
             out.setdefault(
                 column, AudienceField(column, _words(column), kind, "attribute", "Uploaded column")
+            )
+        for column in self.order_attributes:
+            out.setdefault(
+                column,
+                AudienceField(
+                    column,
+                    _words(column),
+                    "category",
+                    "order_attribute",
+                    "From the order lines: the customer's most frequent value up to the as-of date",
+                ),
             )
         for name, label, kind, help_text in BOUGHT_FIELDS:
             out[name] = AudienceField(name, label, kind, "orders", help_text)
@@ -301,6 +315,10 @@ def audience_context(
         if scores and store.table_exists(con, scores)
         else ()
     )
+    from engine.personas import order_attributes
+
+    taken = skip | set(types) | {c for c, _ in score_columns} | {n for n, *_ in BOUGHT_FIELDS}
+    on_orders = tuple(order_attributes(con, skip=sorted(taken)))
     return AudienceContext(
         as_of=day,
         rfm_table=table,
@@ -308,6 +326,7 @@ def audience_context(
         cluster_table=_stored_cluster_table(con, day, cluster_params),
         score_table=scores if score_columns else None,
         score_columns=score_columns,
+        order_attributes=on_orders,
     )
 
 
@@ -348,7 +367,8 @@ def field_values(
 
 
 def base_query(context: AudienceContext) -> tuple[str, dict[str, Any]]:
-    """One row per customer: RFM columns, uploaded attributes, cluster and predicted scores when stored."""
+    """One row per customer: RFM columns, uploaded attributes, cluster and predicted scores when stored,
+    and each order-level attribute's most frequent value (``$order_as_of`` bound in the parameters)."""
     rfm_cols = ", ".join(f"t.{store.quote_ident(c)}" for c in rfm.RFM_COLUMNS)
     attrs = "".join(f", c.{store.quote_ident(c)}" for c, _ in context.attributes)
     joins = ""
@@ -359,11 +379,19 @@ def base_query(context: AudienceContext) -> tuple[str, dict[str, Any]]:
     if context.score_table:
         extra += "".join(f", s.{store.quote_ident(c)}" for c, _ in context.score_columns)
         joins += f" LEFT JOIN {store.quote_ident(context.score_table)} s USING (customer_id)"
+    params: dict[str, Any] = {}
+    if context.order_attributes:
+        from engine.personas import order_attribute_sql
+
+        params["order_as_of"] = context.as_of
+        for i, column in enumerate(context.order_attributes):
+            extra += f", o{i}.value AS {store.quote_ident(column)}"
+            joins += f" LEFT JOIN ({order_attribute_sql(column, 'order_as_of')}) o{i} USING (customer_id)"
     sql = (
         f"SELECT {rfm_cols}{attrs}{extra} FROM {store.quote_ident(context.rfm_table)} t "
         f"LEFT JOIN customers c USING (customer_id){joins}"  # customer_id is unique in customers (its key)
     )
-    return sql, {}
+    return sql, params
 
 
 class _Compiler:

@@ -163,3 +163,44 @@ def test_builder_shares_are_of_customer_revenue_and_a_full_return_has_no_order_v
     returned = str(int(FULL_RETURN))
     assert (table.loc[returned, "monetary"], table.loc[returned, "frequency"]) == (0.0, 1)
     assert table.loc[returned, "aov"] == 0.0
+
+
+def test_builder_offers_the_country_of_the_lines_as_each_customers_most_frequent_value(loaded):
+    frame, con = loaded
+    context = engine.audience_context(con, None)
+    fields = engine.audience_fields(context).set_index("name")
+    assert fields.loc["country", ["label", "kind", "source"]].tolist() == [
+        "Country",
+        "category",
+        "order_attribute",
+    ]
+    # product names on the lines are no attribute (they have more than 50 values or are names)
+    assert "description" not in fields.index
+    assert engine.field_values(con, context, "country") == ["EIRE", "France", "Germany", "United Kingdom"]
+
+    definition = {"match": "all", "conditions": [{"field": "country", "op": "in", "value": ["France"]}]}
+    members = engine.audience_members(con, definition, context)
+    lines = frame.dropna(subset=["CustomerID"]).assign(customer_id=lambda f: customer_ids(f["CustomerID"]))
+    per_line = lines.groupby(["customer_id", "Country"]).size().reset_index(name="n")
+    home = per_line.sort_values(["customer_id", "n", "Country"], ascending=[True, False, True])
+    home = home.drop_duplicates("customer_id").set_index("customer_id")["Country"]
+    expected = sorted(home.index[home == "France"])
+    assert sorted(members["customer_id"]) == expected
+    assert (members["country"] == "France").all()
+    summary = engine.audience_summary(con, definition, context)
+    assert summary.members == len(expected)
+    assert engine.describe_definition(definition, context) == "Country is any of France"
+
+    # combined with an RFM condition in the same single query; "is none of" keeps the rest
+    both = {
+        "match": "all",
+        "conditions": [definition["conditions"][0], {"field": "frequency", "op": ">=", "value": 3}],
+    }
+    orders = lines[lines["Quantity"] > 0].groupby("customer_id")["InvoiceNo"].nunique()
+    frequent = set(orders.index[orders >= 3])
+    assert sorted(engine.audience_members(con, both, context)["customer_id"]) == sorted(
+        set(expected) & frequent
+    )
+    others = {"match": "all", "conditions": [{"field": "country", "op": "not_in", "value": ["France"]}]}
+    everyone = engine.audience_summary(con, {"match": "all", "conditions": []}, context).members
+    assert engine.audience_summary(con, others, context).members == everyone - len(expected)

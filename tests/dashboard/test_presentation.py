@@ -99,3 +99,27 @@ def test_a_link_with_dates_presents_those_dates(app_db):
     con.close()
     assert {m.label: m.value for m in at.metric}["Customers"] == f"{k.customers:,}"
     assert any("Jul 01, 2025 to Dec 31, 2025" in m.value for m in at.markdown)
+
+
+def test_the_tests_slide_shows_a_chart_per_test(tmp_path, monkeypatch):
+    from tests.conftest import _clear_streamlit_caches
+    from tests.support.stores import two_tests_store
+
+    path = tmp_path / "tests.duckdb"
+    tests = two_tests_store(path)
+    monkeypatch.setenv("SEGMINT_DB", str(path))
+    _clear_streamlit_caches()
+    try:
+        at = presenting()
+        at.query_params["slide"] = str(len(TITLES))
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.title[0].value == TITLES[-1]
+        assert len(at.get("plotly_chart")) == 3  # both tests in the story's dates (all), and the 2023 one
+        shown = " ".join(m.value for m in at.markdown)
+        rates = tests.groupby(["experiment_id", "variant"])["converted"].mean()
+        for experiment in ("checkout_button", "free_shipping", "old_banner"):
+            assert components.plain(f"In {experiment},") in shown  # markdown-escaped as on the page
+        assert f"converted {rates[('free_shipping', 'B')]:.1%}" in shown
+    finally:
+        _clear_streamlit_caches()

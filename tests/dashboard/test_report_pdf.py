@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import CHROMIUM
+from tests.support.stores import two_tests_store
 
 MISSING = [
     reason
@@ -106,3 +107,47 @@ def test_the_overview_prepares_the_report_then_offers_it(app_db):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert "share_download_pdf" in {d.key for d in at.download_button}
+
+
+def test_the_tests_page_charts_every_test_of_the_dates_with_its_lift(tmp_path):
+    tests = two_tests_store(tmp_path / "store.duckdb")
+    out = tmp_path / "report.pdf"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "report",
+            "pdf",
+            "--out",
+            str(out),
+            "--db",
+            str(tmp_path / "store.duckdb"),
+        ]
+        + ["--from", "2025-01-01", "--to", "2025-10-31"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    number = SECTIONS.index("What the tests proved") + 2
+    raw = subprocess.run(
+        ["pdftotext", "-f", str(number), "-l", str(number), "-raw", str(out), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    text = " ".join(raw.split())
+    rates = tests.groupby(["experiment_id", "variant"])["converted"].mean()
+    for experiment, best in (("checkout_button", "treatment"), ("free_shipping", "B")):
+        control, other = rates[(experiment, "control")], rates[(experiment, best)]
+        lift = other / control - 1
+        assert (
+            f"In {experiment}, {best} converted {other:.1%} against control's {control:.1%}: "
+            f"a lift of {lift:+.0%}"
+        ) in text
+    assert "old_banner" not in text
+    assert "Left out: 1 test with no customer exposed between these dates." in text
+    listing = subprocess.run(["pdfimages", "-list", str(out)], capture_output=True, text=True, check=True)
+    pages = [int(line.split()[0]) for line in listing.stdout.splitlines()[2:]]
+    assert pages.count(number) == 2  # one lift chart per test

@@ -159,3 +159,19 @@ def test_actions_carry_predicted_value_and_risk_per_group(story, sample_con):
     # the frames are joined on the group name, not by row order
     champions = table.set_index("group").loc["Champions"]
     assert champions["clv_per_customer"] == value.set_index("segment").loc["Champions", "clv_per_customer"]
+
+
+def test_the_tests_page_charts_four_tests_and_says_how_many_more(con):
+    counts = {f"test_{i}": (1000, 100 + 5 * i) for i in range(6)}  # control converts 100 of 1,000 in each
+    for test, (exposed, converted) in counts.items():
+        con.execute(
+            "INSERT INTO experiments (experiment_id, variant, exposures, conversions) VALUES "
+            "(?, 'control', 1000, 100), (?, 'treatment', ?, ?)",
+            [test, test, exposed, converted],
+        )
+    section = engine.build_story(con).sections[4]
+    assert [c.title for c in section.charts] == [f"Lift over control: test_{i}" for i in range(4)]
+    for i, chart in enumerate(section.charts):
+        assert f"a lift of {(100 + 5 * i) / 100 - 1:+.0%}" in chart.takeaway
+    assert "Charts show the first 4 of 6 tests; 2 more are in the table." in section.note
+    assert section.headlines[0].value == "6"

@@ -452,13 +452,16 @@ def purchase_summary(con: Connection, as_of: dt.date | str | None = None) -> Pur
     )
 
 
-_REGULARITY_SQL = """
-WITH days AS (
+# Purchase days (the model's repeat transactions): distinct days per customer, returns and guests left out.
+_PURCHASE_DAYS = """days AS (
     SELECT DISTINCT customer_id, CAST(order_date AS DATE) AS day
     FROM orders
     WHERE customer_id IS NOT NULL AND order_date < $day_after
       AND NOT coalesce(is_return, coalesce(amount, 0) < 0)
-),
+)"""
+
+_REGULARITY_SQL = f"""
+WITH {_PURCHASE_DAYS},
 gaps AS (
     SELECT customer_id, date_diff('day', lag(day) OVER (PARTITION BY customer_id ORDER BY day), day) AS gap
     FROM days
@@ -670,13 +673,8 @@ class HoldoutCheck:
 # Purchase days after the calibration date of each customer who bought by then, in the summary's order (both
 # ORDER BY customer_id over customers with a purchase day on or before the calibration date): no customer ids
 # travel to pandas, which at a million customers was most of the check's time.
-_HOLDOUT_SQL = """
-WITH days AS (
-    SELECT DISTINCT customer_id, CAST(order_date AS DATE) AS day
-    FROM orders
-    WHERE customer_id IS NOT NULL AND order_date < $day_after
-      AND NOT coalesce(is_return, coalesce(amount, 0) < 0)
-),
+_HOLDOUT_SQL = f"""
+WITH {_PURCHASE_DAYS},
 per_customer AS (
     SELECT customer_id, min(day) AS first_day, count(*) FILTER (WHERE day > $cal_end) AS later
     FROM days
@@ -820,13 +818,8 @@ def _repeat_day_offsets(con: Connection, start: dt.date, cal_end: dt.date, end: 
     """Days from ``start`` of every repeat purchase day up to ``end`` of customers whose first purchase is
     on or before ``cal_end``."""
     rows = con.execute(
-        """
-        WITH days AS (
-            SELECT DISTINCT customer_id, CAST(order_date AS DATE) AS day
-            FROM orders
-            WHERE customer_id IS NOT NULL AND order_date < $day_after
-              AND NOT coalesce(is_return, coalesce(amount, 0) < 0)
-        ),
+        f"""
+        WITH {_PURCHASE_DAYS},
         marked AS (
             SELECT day, min(day) OVER (PARTITION BY customer_id) AS first_day FROM days
         )

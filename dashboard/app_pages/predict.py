@@ -34,17 +34,7 @@ SCORE_KINDS = {
     "churn_risk": "pct1",
     "expected_purchases": "ratio",
 }
-SHOWN = [
-    "customer_id",
-    "segment",
-    "purchases",
-    "p_alive",
-    "expected_purchases",
-    "expected_order_value",
-    "clv",
-    "churn_risk",
-    "risk_band",
-]
+SHOWN = ["customer_id", "segment", *engine.EXPORT_COLUMNS[1:]]  # the export's columns, with the RFM segment
 
 
 @st.cache_data(show_spinner=False, max_entries=4)  # a row per customer: keep few copies

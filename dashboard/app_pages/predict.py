@@ -18,7 +18,7 @@ SCORE_HEADERS = {
     "segment": "RFM segment",
     "purchases": "Purchase days",
     "recency_days": "First to last purchase (days)",
-    "average_order_value": "Average order",
+    "average_order_value": "Spend per purchase day",  # the model's input: returns left out, not net / orders
     "p_alive": "Still a customer (P(alive))",
     "expected_purchases": "Expected purchases",
     "expected_order_value": "Expected order value",
